@@ -1,0 +1,15 @@
+//! Flyt on one machine, with no AWS account and no Docker: the local AWS emulator, the sandbox of
+//! external systems, the stack created from `template.yaml`, and a runner that fires schedules and
+//! polls queues with Lambda's semantics, calling the same handlers that run in Lambda.
+
+pub mod bench;
+pub mod emulator;
+pub mod esm;
+pub mod functions;
+pub mod platform;
+pub mod report;
+pub mod stack;
+pub mod template;
+
+pub use emulator::Emulator;
+pub use platform::{DrainStats, Local, LocalOptions};

@@ -1,0 +1,161 @@
+//! `flyt-local`: runs Flyt on this machine (`run`), measures it (`bench`), and redrives a
+//! dead-letter queue on the emulator or on AWS (`redrive`).
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use flyt_local::report::{print_progress, print_report};
+use flyt_local::{bench, Emulator, Local, LocalOptions};
+use flyt_sandbox::{Faults, SandboxOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "flyt-local",
+    about = "Flyt on one machine: local AWS emulator, sandbox, schedules and queues"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts the emulator and the sandbox, fires every schedule and drains every queue; repeats
+    /// until stopped (Ctrl-C), or once with --once.
+    Run {
+        /// Fire each schedule once, drain every queue, print the report and exit.
+        #[arg(long)]
+        once: bool,
+        /// Seeded Bokbasen object changes.
+        #[arg(long, default_value_t = 1200)]
+        objects: usize,
+        /// Seeded Bokbasen description changes.
+        #[arg(long, default_value_t = 1000)]
+        descriptions: usize,
+        /// Fraction of sandbox requests that fail (split evenly into 5xx, timeouts and 429s).
+        #[arg(long, default_value_t = 0.0)]
+        fault_rate: f64,
+        /// Seconds between schedule firings when running until stopped.
+        #[arg(long, default_value_t = 60)]
+        every: u64,
+    },
+    /// Drains N items and prints items/s, AWS requests per item, handler CPU and peak memory.
+    Bench {
+        /// Bokbasen changes to drain (split 55/45 between objects and descriptions).
+        #[arg(long, default_value_t = 3000)]
+        items: usize,
+    },
+    /// Moves a dead-letter queue's messages back to their source queue. Uses the AWS environment
+    /// (AWS_PROFILE / AWS_REGION / AWS_ENDPOINT_URL), so it works on AWS and on the emulator.
+    Redrive {
+        /// URL of the dead-letter queue.
+        #[arg(long)]
+        dlq_url: String,
+        /// Destination for messages that do not name their source queue.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            once,
+            objects,
+            descriptions,
+            fault_rate,
+            every,
+        } => run(once, objects, descriptions, fault_rate, every).await,
+        Command::Bench { items } => bench::run(items).await,
+        Command::Redrive { dlq_url, to } => redrive(&dlq_url, to.as_deref()).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("flyt-local: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    once: bool,
+    objects: usize,
+    descriptions: usize,
+    fault_rate: f64,
+    every: u64,
+) -> Result<(), String> {
+    flyt::observability::init_logging_with(std::io::stderr);
+    let root = flyt_local::emulator::project_root();
+    let emulator = Emulator::start(&root)?;
+    let options = LocalOptions {
+        sandbox: SandboxOptions {
+            objects,
+            descriptions,
+            ..SandboxOptions::default()
+        },
+        ..LocalOptions::default()
+    };
+    let local = Local::start(&emulator.url, options).await?;
+    println!("emulator  {}", emulator.url);
+    println!(
+        "sandbox   Bokbasen {}  Alma {}",
+        local.sandbox.bokbasen_url, local.sandbox.alma_url
+    );
+    println!("stack     {} (from template.yaml)", local.stack.name);
+    if fault_rate > 0.0 {
+        let faults = Faults {
+            error_rate: fault_rate / 3.0,
+            timeout_rate: fault_rate / 3.0,
+            timeout_delay_ms: 2_000,
+            throttle_rate: fault_rate / 3.0,
+            retry_after_secs: 1,
+            down: false,
+        };
+        local.sandbox.bokbasen.set_faults(faults.clone());
+        local.sandbox.alma.set_faults(faults);
+        println!(
+            "faults    {:.0}% of sandbox requests fail (5xx, timeouts, 429)",
+            fault_rate * 100.0
+        );
+    }
+    loop {
+        println!("firing schedules");
+        for (schedule, answer) in local.fire_schedules().await? {
+            println!("  {schedule}: {answer}");
+        }
+        let stats = local
+            .drain(Duration::from_secs(3600), |depths| {
+                print_progress(depths, &local)
+            })
+            .await?;
+        println!();
+        print_report(&local, &stats).await?;
+        if once {
+            return Ok(());
+        }
+        println!("next schedule run in {every}s (Ctrl-C to stop)");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(every)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+async fn redrive(dlq_url: &str, to: Option<&str>) -> Result<(), String> {
+    let aws = flyt::aws::AwsClients::from_environment().await;
+    let sender = flyt::sender::Sender::new(aws.sqs.clone(), flyt::retry::RetryPolicy::default(), 4);
+    let report = flyt::redrive::redrive(&aws.sqs, &sender, dlq_url, to, |moved| {
+        eprint!("\rmoved {moved}");
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    eprintln!();
+    for (queue, moved) in &report.moved {
+        println!("{moved} messages -> {queue}");
+    }
+    println!("{} messages redriven", report.total());
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! The whole platform on one machine: the emulator, the sandbox, the stack from `template.yaml`, and
+//! the functions, driven by schedules fired on demand and queues polled with Lambda's semantics.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flyt::aws::{emulator_config, AwsClients, RequestCounter};
+use flyt::retry::RetryPolicy;
+use flyt::sender::Sender;
+use flyt_sandbox::{Sandbox, SandboxOptions};
+use serde_json::Value;
+
+use crate::emulator::project_root;
+use crate::esm::Poller;
+use crate::functions::{self, Function};
+use crate::stack::{LocalStack, StackOptions, REGION};
+
+/// How to set the platform up.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// Seeded Bokbasen data and credentials.
+    pub sandbox: SandboxOptions,
+    /// Prefix of every resource name; a unique suffix is added.
+    pub stack_prefix: String,
+    /// A shorter visibility timeout for every queue (seconds).
+    pub visibility_timeout: Option<i32>,
+    /// Environment values that differ locally (applied to every function).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            sandbox: SandboxOptions::default(),
+            stack_prefix: "flyt-local".to_owned(),
+            visibility_timeout: Some(20),
+            env: local_env(),
+        }
+    }
+}
+
+/// Local settings: smaller pages so queues stay shallow in the emulator, short timeouts and quick
+/// retries against the loopback sandbox.
+pub fn local_env() -> BTreeMap<String, String> {
+    [
+        ("BOKBASEN_PAGE_SIZE", "100"),
+        ("BOKBASEN_PAGES_PER_STEP", "3"),
+        ("BOKBASEN_FIRST_DAYS", "3"),
+        ("DRAIN_LEASE_SECONDS", "60"),
+        ("CLAIM_LEASE_SECONDS", "10"),
+        ("ALMA_QUEUE_MAX_DEPTH", "100"),
+        ("BACKPRESSURE_DELAY_SECONDS", "1"),
+        ("HTTP_TIMEOUT_MS", "1500"),
+        ("RETRY_ATTEMPTS", "4"),
+        ("RETRY_BASE_DELAY_MS", "20"),
+        ("RETRY_MAX_DELAY_MS", "200"),
+        ("RETRY_MAX_WAIT_MS", "1500"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// The running platform.
+pub struct Local {
+    /// The emulator's endpoint.
+    pub emulator_url: String,
+    /// The external systems.
+    pub sandbox: Sandbox,
+    /// The created stack.
+    pub stack: LocalStack,
+    /// Clients for inspection (not counted).
+    pub aws: AwsClients,
+    /// AWS requests made by the functions' handlers.
+    pub handler_requests: RequestCounter,
+    /// AWS requests made by the local event source mappings (Lambda's pollers on AWS).
+    pub poller_requests: RequestCounter,
+    handler_aws: AwsClients,
+    poller_sqs: aws_sdk_sqs::Client,
+    functions: BTreeMap<String, Arc<dyn Function>>,
+}
+
+/// What a drain did.
+#[derive(Clone, Debug, Default)]
+pub struct DrainStats {
+    /// Invocations made.
+    pub invocations: usize,
+    /// Messages received in all.
+    pub received: usize,
+    /// Messages left for redelivery in all.
+    pub failed: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Local {
+    /// Starts the sandbox and creates a fresh stack on the emulator at `emulator_url`.
+    pub async fn start(emulator_url: &str, options: LocalOptions) -> Result<Local, String> {
+        let sandbox = Sandbox::start(options.sandbox.clone())
+            .await
+            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        Local::start_with_sandbox(emulator_url, options, sandbox).await
+    }
+
+    /// Like [`Local::start`] with a sandbox started elsewhere (the benchmark runs it on its own threads).
+    pub async fn start_with_sandbox(
+        emulator_url: &str,
+        options: LocalOptions,
+        sandbox: Sandbox,
+    ) -> Result<Local, String> {
+        let sdk = emulator_config(emulator_url, REGION).await;
+        let aws = AwsClients::new(&sdk, None);
+        let name = format!(
+            "{}-{:06x}",
+            options.stack_prefix,
+            fastrand::u32(..0xff_ffff)
+        );
+        let stack_options = StackOptions {
+            parameters: BTreeMap::from([
+                ("BokbasenApiUrl".to_owned(), sandbox.bokbasen_url.clone()),
+                (
+                    "BokbasenTokenUrl".to_owned(),
+                    format!("{}/oauth/token", sandbox.bokbasen_url),
+                ),
+                ("AlmaApiUrl".to_owned(), sandbox.alma_url.clone()),
+            ]),
+            secrets: BTreeMap::from([
+                (
+                    "BokbasenSecret".to_owned(),
+                    serde_json::json!({
+                        "client_id": options.sandbox.bokbasen_client_id,
+                        "client_secret": options.sandbox.bokbasen_client_secret,
+                    })
+                    .to_string(),
+                ),
+                (
+                    "AlmaSecret".to_owned(),
+                    serde_json::json!({"api_key": options.sandbox.alma_api_key}).to_string(),
+                ),
+            ]),
+            visibility_timeout: options.visibility_timeout,
+        };
+        let mut stack = LocalStack::create(
+            &project_root().join("template.yaml"),
+            &name,
+            &aws,
+            &stack_options,
+        )
+        .await?;
+        for function in stack.functions.values_mut() {
+            for (k, v) in &options.env {
+                function.vars.set(k, v);
+            }
+        }
+        let handler_requests = RequestCounter::default();
+        let poller_requests = RequestCounter::default();
+        let handler_aws = AwsClients::new(&sdk, Some(&handler_requests));
+        let poller_sqs = AwsClients::new(&sdk, Some(&poller_requests)).sqs;
+        let mut local = Local {
+            emulator_url: emulator_url.to_owned(),
+            sandbox,
+            stack,
+            aws,
+            handler_requests,
+            poller_requests,
+            handler_aws,
+            poller_sqs,
+            functions: BTreeMap::new(),
+        };
+        local.cold_start().await?;
+        Ok(local)
+    }
+
+    /// Builds every function again, as new Lambda instances would (caches and tokens are lost).
+    pub async fn cold_start(&mut self) -> Result<(), String> {
+        self.functions.clear();
+        for (id, function) in &self.stack.functions {
+            let handler =
+                functions::build(&function.binary, &function.vars, &self.handler_aws).await?;
+            self.functions.insert(id.clone(), handler);
+        }
+        Ok(())
+    }
+
+    /// Invokes a function directly with an event.
+    pub async fn invoke(&self, logical_id: &str, event: Value) -> flyt::Result<Value> {
+        self.functions[logical_id].invoke(event).await
+    }
+
+    /// Fires every schedule once, as EventBridge Scheduler would. Returns each function's answer.
+    pub async fn fire_schedules(&self) -> Result<Vec<(String, Value)>, String> {
+        let mut answers = Vec::new();
+        for (id, function) in &self.stack.functions {
+            for schedule in &function.schedules {
+                let answer = self
+                    .invoke(id, schedule.input.clone())
+                    .await
+                    .map_err(|e| format!("schedule {} of {id} failed: {e}", schedule.name))?;
+                answers.push((format!("{id}/{}", schedule.name), answer));
+            }
+        }
+        Ok(answers)
+    }
+
+    /// A poller for every SQS event source, `concurrency` copies each.
+    pub fn pollers(&self) -> Vec<Poller> {
+        let mut pollers = Vec::new();
+        for (id, function) in &self.stack.functions {
+            for source in &function.sqs_sources {
+                for _ in 0..source.concurrency.max(1) {
+                    pollers.push(Poller::new(
+                        self.poller_sqs.clone(),
+                        source.clone(),
+                        self.functions[id].clone(),
+                    ));
+                }
+            }
+        }
+        pollers
+    }
+
+    /// The poller of one function's first SQS source.
+    pub fn poller(&self, logical_id: &str) -> Poller {
+        let source = self.stack.functions[logical_id].sqs_sources[0].clone();
+        Poller::new(
+            self.poller_sqs.clone(),
+            source,
+            self.functions[logical_id].clone(),
+        )
+    }
+
+    /// Polls every queue until all work queues are empty (nothing visible, in flight or delayed),
+    /// or `limit` passes. `progress` is called about once a second with the work queues' depths.
+    pub async fn drain(
+        &self,
+        limit: Duration,
+        mut progress: impl FnMut(&BTreeMap<String, u64>),
+    ) -> Result<DrainStats, String> {
+        let started = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let invocations = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for poller in self.pollers() {
+            let (stop, invocations, received, failed) = (
+                stop.clone(),
+                invocations.clone(),
+                received.clone(),
+                failed.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match poller.poll_once().await {
+                        Ok(poll) if poll.received > 0 => {
+                            invocations.fetch_add(1, Ordering::Relaxed);
+                            received.fetch_add(poll.received, Ordering::Relaxed);
+                            failed.fetch_add(poll.failed, Ordering::Relaxed);
+                        }
+                        Ok(_) => tokio::time::sleep(Duration::from_millis(150)).await,
+                        Err(error) => {
+                            tracing::warn!(%error, "poll failed");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        let mut empty_checks = 0;
+        let result = loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let depths = self.work_queue_depths().await?;
+            progress(&depths);
+            empty_checks = if depths.values().all(|d| *d == 0) {
+                empty_checks + 1
+            } else {
+                0
+            };
+            if empty_checks >= 2 {
+                break Ok(());
+            }
+            if started.elapsed() > limit {
+                break Err(format!("queues not drained within {limit:?}: {depths:?}"));
+            }
+        };
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            let _ = task.await;
+        }
+        result.map(|()| DrainStats {
+            invocations: invocations.load(Ordering::Relaxed),
+            received: received.load(Ordering::Relaxed),
+            failed: failed.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Depth (visible + in flight + delayed) of every queue that has a dead-letter queue.
+    pub async fn work_queue_depths(&self) -> Result<BTreeMap<String, u64>, String> {
+        let mut depths = BTreeMap::new();
+        for queue in self
+            .stack
+            .queues
+            .values()
+            .filter(|q| q.dead_letter_queue_url.is_some())
+        {
+            let depth = flyt::redrive::queue_depth(&self.aws.sqs, &queue.url)
+                .await
+                .map_err(|e| e.to_string())?;
+            depths.insert(queue.logical_id.clone(), depth);
+        }
+        Ok(depths)
+    }
+
+    /// Depth of every dead-letter queue.
+    pub async fn dead_letter_depths(&self) -> Result<BTreeMap<String, u64>, String> {
+        let mut depths = BTreeMap::new();
+        for queue in self
+            .stack
+            .queues
+            .values()
+            .filter(|q| q.dead_letter_queue_url.is_none())
+        {
+            let depth = flyt::redrive::queue_depth(&self.aws.sqs, &queue.url)
+                .await
+                .map_err(|e| e.to_string())?;
+            depths.insert(queue.logical_id.clone(), depth);
+        }
+        Ok(depths)
+    }
+
+    /// Moves a dead-letter queue's messages back to their source queue.
+    pub async fn redrive(&self, dead_letter_logical_id: &str) -> Result<usize, String> {
+        let dlq = self.stack.queue(dead_letter_logical_id).url.clone();
+        let sender = Sender::new(self.aws.sqs.clone(), RetryPolicy::default(), 2);
+        flyt::redrive::redrive(&self.aws.sqs, &sender, &dlq, None, |_| {})
+            .await
+            .map(|report| report.total())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The DynamoDB table with this logical id.
+    pub fn table(&self, logical_id: &str) -> &str {
+        &self.stack.tables[logical_id]
+    }
+}

@@ -1,0 +1,116 @@
+//! What the platform tests share: starting a platform on the shared emulator, and proving by
+//! count that every Bokbasen change reached Alma exactly once, in order.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use flyt_local::{Emulator, Local, LocalOptions};
+use flyt_sandbox::{Report, SandboxOptions};
+
+/// A platform with `objects` and `descriptions` seeded changes.
+pub async fn platform(objects: usize, descriptions: usize) -> Local {
+    platform_with(objects, descriptions, LocalOptions::default()).await
+}
+
+/// A platform with explicit options.
+pub async fn platform_with(
+    objects: usize,
+    descriptions: usize,
+    mut options: LocalOptions,
+) -> Local {
+    options.sandbox = SandboxOptions {
+        objects,
+        descriptions,
+        seed: fastrand::u64(..),
+        ..SandboxOptions::default()
+    };
+    Local::start(Emulator::shared(), options)
+        .await
+        .expect("the local platform starts")
+}
+
+/// Fires the schedules and drains every queue.
+pub async fn run_once(local: &Local) {
+    local.fire_schedules().await.expect("schedules run");
+    let stats = local
+        .drain(Duration::from_secs(600), |_| {})
+        .await
+        .expect("queues drain");
+    eprintln!(
+        "drain: {stats:?}; handler requests {:?}; poller requests {:?}",
+        local.handler_requests.snapshot(),
+        local.poller_requests.snapshot()
+    );
+}
+
+/// The newest change's reference per (kind, isbn, type), from the sandbox's change logs.
+pub fn expected_newest(local: &Local) -> BTreeMap<(String, String, String), String> {
+    let mut newest = BTreeMap::new();
+    for report in [Report::Objects, Report::Descriptions] {
+        let kind = match report {
+            Report::Objects => "objects",
+            Report::Descriptions => "descriptions",
+        };
+        for item in local.sandbox.bokbasen.items(report) {
+            newest.insert(
+                (kind.to_owned(), item.isbn13.clone(), item.type_code.clone()),
+                item.reference.clone(),
+            );
+        }
+    }
+    newest
+}
+
+/// Asserts, by count, that Alma holds exactly the newest change of every item except `excluded`
+/// keys, that no version was written twice, and that no older version ever overwrote a newer one.
+pub fn assert_exactly_once(local: &Local, excluded: &BTreeSet<(String, String, String)>) {
+    let expected: BTreeMap<_, _> = expected_newest(local)
+        .into_iter()
+        .filter(|(k, _)| !excluded.contains(k))
+        .collect();
+    let records = local.sandbox.alma.records();
+    let applied: BTreeMap<_, _> = records
+        .iter()
+        .map(|r| ((r.kind.clone(), r.isbn.clone(), r.type_code.clone()), r))
+        .filter(|(k, _)| !excluded.contains(k))
+        .collect();
+    assert_eq!(
+        applied.len(),
+        expected.len(),
+        "every item key reached Alma, and no other"
+    );
+    let mut wrong = Vec::new();
+    for (key, reference) in &expected {
+        let record = applied
+            .get(key)
+            .unwrap_or_else(|| panic!("{key:?} never reached Alma"));
+        if record.content["reference"].as_str() != Some(reference.as_str()) {
+            wrong.push(key.clone());
+        }
+        let distinct: BTreeSet<u64> = record.writes.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            record.writes.len(),
+            "{key:?} was written twice: {:?}",
+            record.writes
+        );
+        assert!(
+            record.writes.windows(2).all(|w| w[0] < w[1]),
+            "{key:?} was written out of order: {:?}",
+            record.writes
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} items do not hold their newest change, e.g. {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+    assert!(
+        local.sandbox.alma.older_over_newer().is_empty(),
+        "older over newer: {:?}",
+        local.sandbox.alma.older_over_newer()
+    );
+}

@@ -1,0 +1,153 @@
+//! `/_sandbox/*` admin routes, for driving a sandbox that runs as its own
+//! process. They bypass faults, auth, throttling and request counting.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{AlmaState, BokbasenState, Faults, Report};
+
+/// A simulated system whose faults can be switched.
+trait Switchable: Send + Sync + 'static {
+    fn set(&self, faults: Faults);
+    fn get(&self) -> Faults;
+}
+
+impl Switchable for BokbasenState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
+impl Switchable for AlmaState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
+async fn put_faults<S: Switchable>(
+    State(state): State<Arc<S>>,
+    Json(faults): Json<Faults>,
+) -> Json<Faults> {
+    state.set(faults);
+    Json(state.get())
+}
+
+async fn get_faults<S: Switchable>(State(state): State<Arc<S>>) -> Json<Faults> {
+    Json(state.get())
+}
+
+/// Admin routes of the Bokbasen server.
+pub(crate) fn bokbasen_routes() -> Router<Arc<BokbasenState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<BokbasenState>).get(get_faults::<BokbasenState>),
+        )
+        .route("/_sandbox/state", get(bokbasen_state))
+        .route("/_sandbox/append", post(append))
+        .route("/_sandbox/description-faults", put(description_faults))
+}
+
+/// Admin routes of the Alma server.
+pub(crate) fn alma_routes() -> Router<Arc<AlmaState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<AlmaState>).get(get_faults::<AlmaState>),
+        )
+        .route("/_sandbox/state", get(alma_state))
+        .route("/_sandbox/books", post(add_book))
+}
+
+async fn bokbasen_state(State(state): State<Arc<BokbasenState>>) -> Json<Value> {
+    Json(json!({
+        "request_count": state.request_count(),
+        "token_requests": state.token_requests(),
+        "changes": {
+            "objects": state.change_count(Report::Objects),
+            "descriptions": state.change_count(Report::Descriptions),
+        },
+        "faults": state.faults(),
+    }))
+}
+
+/// Body of `POST /_sandbox/append`.
+#[derive(Deserialize)]
+struct Append {
+    report: Report,
+    isbn13: String,
+    #[serde(rename = "type")]
+    type_code: String,
+}
+
+async fn append(State(state): State<Arc<BokbasenState>>, Json(body): Json<Append>) -> Response {
+    if body.isbn13.is_empty() || body.type_code.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "isbn13 and type must be non-empty" })),
+        )
+            .into_response();
+    }
+    let reference = state.append_change(body.report, &body.isbn13, &body.type_code);
+    Json(json!({ "reference": reference })).into_response()
+}
+
+/// Body of `PUT /_sandbox/description-faults`; absent fields are left as they are.
+#[derive(Deserialize)]
+struct DescriptionFaults {
+    malformed: Option<Vec<String>>,
+    mismatched: Option<Vec<String>>,
+    malformed_pages: Option<u32>,
+}
+
+async fn description_faults(
+    State(state): State<Arc<BokbasenState>>,
+    Json(body): Json<DescriptionFaults>,
+) -> StatusCode {
+    if let Some(refs) = body.malformed {
+        state.set_malformed_descriptions(refs);
+    }
+    if let Some(refs) = body.mismatched {
+        state.set_mismatched_descriptions(refs);
+    }
+    if let Some(pages) = body.malformed_pages {
+        state.set_malformed_pages(pages);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn alma_state(State(state): State<Arc<AlmaState>>) -> Json<Value> {
+    Json(json!({
+        "request_count": state.request_count(),
+        "records": state.records().len(),
+        "effects_total": state.effects_total(),
+        "duplicate_writes": state.duplicate_writes(),
+        "older_over_newer": state.older_over_newer().len(),
+        "api_remaining": state.api_remaining(),
+        "faults": state.faults(),
+    }))
+}
+
+/// Body of `POST /_sandbox/books`.
+#[derive(Deserialize)]
+struct Book {
+    isbn: String,
+}
+
+async fn add_book(State(state): State<Arc<AlmaState>>, Json(book): Json<Book>) -> StatusCode {
+    state.add_book(&book.isbn);
+    StatusCode::NO_CONTENT
+}

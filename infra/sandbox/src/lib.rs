@@ -1,0 +1,133 @@
+//! The sandbox: real HTTP servers on 127.0.0.1 that play Bokbasen and Alma,
+//! with seeded data, switchable faults and state that tests can inspect.
+//!
+//! Start it in-process with [`Sandbox::start`] and point clients at
+//! [`Sandbox::bokbasen_url`] and [`Sandbox::alma_url`]; inspect and steer it
+//! through [`Sandbox::bokbasen`] and [`Sandbox::alma`]. The `flyt-sandbox`
+//! binary runs the same servers as a separate process, steered over
+//! `/_sandbox/*` HTTP routes instead.
+
+mod admin;
+mod alma;
+mod bokbasen;
+mod catalog;
+mod faults;
+mod isbn;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use alma::{AlmaRecord, AlmaState};
+pub use bokbasen::{BokbasenState, ExportItem, Report};
+pub use faults::Faults;
+
+/// What to seed and which credentials the simulated systems accept.
+#[derive(Clone, Debug)]
+pub struct SandboxOptions {
+    /// Number of seeded changes in the objects report.
+    pub objects: usize,
+    /// Number of seeded changes in the descriptions report.
+    pub descriptions: usize,
+    /// Seed for the data generator and the fault draws.
+    pub seed: u64,
+    /// OAuth client id Bokbasen accepts.
+    pub bokbasen_client_id: String,
+    /// OAuth client secret Bokbasen accepts.
+    pub bokbasen_client_secret: String,
+    /// API key Alma accepts (`Authorization: apikey <key>`).
+    pub alma_api_key: String,
+    /// Alma requests allowed per wall-clock second before 429.
+    pub alma_per_second_limit: u32,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            objects: 1200,
+            descriptions: 1000,
+            seed: 7,
+            bokbasen_client_id: "flyt-local".to_owned(),
+            bokbasen_client_secret: "local-secret".to_owned(),
+            alma_api_key: "local-alma-key".to_owned(),
+            alma_per_second_limit: 500,
+        }
+    }
+}
+
+/// Both simulated systems, serving until the sandbox is dropped.
+pub struct Sandbox {
+    /// Base URL of the Bokbasen server, e.g. `http://127.0.0.1:41234`.
+    pub bokbasen_url: String,
+    /// Base URL of the Alma server.
+    pub alma_url: String,
+    /// Bokbasen's state, for inspection and steering.
+    pub bokbasen: Arc<BokbasenState>,
+    /// Alma's state, for inspection and steering.
+    pub alma: Arc<AlmaState>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts both systems on free ports of 127.0.0.1.
+    pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
+        Self::start_on(options, 0, 0).await
+    }
+
+    /// Starts both systems on the given ports of 127.0.0.1 (0 picks a free one).
+    pub async fn start_on(
+        options: SandboxOptions,
+        bokbasen_port: u16,
+        alma_port: u16,
+    ) -> std::io::Result<Sandbox> {
+        let bokbasen_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, bokbasen_port)).await?;
+        let alma_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, alma_port)).await?;
+        let bokbasen_url = format!("http://{}", bokbasen_listener.local_addr()?);
+        let alma_url = format!("http://{}", alma_listener.local_addr()?);
+
+        let catalog = Arc::new(catalog::Catalog::default());
+        let bokbasen = Arc::new(BokbasenState::new(
+            &options,
+            bokbasen_url.clone(),
+            catalog.clone(),
+            chrono::Utc::now(),
+        ));
+        let alma = Arc::new(AlmaState::new(&options, catalog));
+
+        let servers = vec![
+            serve(
+                "bokbasen",
+                bokbasen_listener,
+                bokbasen::router(bokbasen.clone()),
+            ),
+            serve("alma", alma_listener, alma::router(alma.clone())),
+        ];
+        tracing::info!(%bokbasen_url, %alma_url, "sandbox started");
+        Ok(Sandbox {
+            bokbasen_url,
+            alma_url,
+            bokbasen,
+            alma,
+            servers,
+        })
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops both servers so tests do not leak listeners.
+    fn drop(&mut self) {
+        for server in &self.servers {
+            server.abort();
+        }
+    }
+}
+
+fn serve(name: &'static str, listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(system = name, %error, "sandbox server stopped");
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! Integration tests: drive the sandbox over real HTTP, like the clients do.
+
+mod alma;
+mod bokbasen;
+mod faults;
+mod process;
+
+use chrono::Utc;
+use flyt_sandbox::{Sandbox, SandboxOptions};
+
+/// A sandbox with small reports; tests that need more data set their own options.
+async fn small_sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        objects: 50,
+        descriptions: 40,
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox starts")
+}
+
+/// A fresh Bokbasen access token.
+async fn token(client: &reqwest::Client, sandbox: &Sandbox) -> String {
+    let response = client
+        .post(format!("{}/oauth/token", sandbox.bokbasen_url))
+        .json(&serde_json::json!({
+            "client_id": "flyt-local",
+            "client_secret": "local-secret",
+            "audience": "https://api.bokbasen.io/metadata/",
+            "grant_type": "client_credentials",
+        }))
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("token json");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// `yyyyMMddHHmmss`, `days` before now.
+fn days_ago(days: i64) -> String {
+    (Utc::now() - chrono::Duration::days(days))
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+}
+
+/// Texts of every `<tag>` element in `xml`, in order.
+fn elements(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(text, _)| text.to_owned()))
+        .collect()
+}

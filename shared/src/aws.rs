@@ -1,0 +1,127 @@
+//! AWS SDK clients, built once per cold start. `aws-config` honours `AWS_ENDPOINT_URL`, so the same
+//! code talks to AWS in Lambda and to the local emulator on a laptop.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+/// The AWS clients Flyt's functions use.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    /// SQS: work queues, dead-letter queues.
+    pub sqs: aws_sdk_sqs::Client,
+    /// DynamoDB: cursors, item versions, executions.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Secrets Manager: credentials of the external systems.
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    /// Builds every client from one shared configuration. With a [`RequestCounter`], every HTTP
+    /// request the SDK sends (retries included) is counted per service and operation.
+    pub fn new(sdk: &SdkConfig, counter: Option<&RequestCounter>) -> Self {
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk);
+        if let Some(counter) = counter {
+            sqs = sqs.interceptor(counter.clone());
+            dynamodb = dynamodb.interceptor(counter.clone());
+            secrets = secrets.interceptor(counter.clone());
+        }
+        AwsClients {
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+        }
+    }
+
+    /// Clients configured from the environment, as in Lambda (`AWS_REGION`, credentials from the
+    /// execution role, `AWS_ENDPOINT_URL` when set).
+    pub async fn from_environment() -> Self {
+        AwsClients::new(
+            &aws_config::defaults(BehaviorVersion::latest()).load().await,
+            None,
+        )
+    }
+}
+
+/// SDK configuration for an explicit endpoint with static test credentials: the local emulator.
+pub async fn emulator_config(endpoint_url: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint_url)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "flyt-local",
+        ))
+        .load()
+        .await
+}
+
+/// Counts the HTTP requests the SDK sends, by `service:operation`. Benchmarks use it to report AWS
+/// requests per delivered item.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl RequestCounter {
+    /// Counts so far, keyed `Service:Operation`.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .expect("request counter poisoned")
+            .clone()
+    }
+
+    /// Total requests so far.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .lock()
+            .expect("request counter poisoned")
+            .values()
+            .sum()
+    }
+
+    /// Totals per service.
+    pub fn by_service(&self) -> BTreeMap<String, u64> {
+        let mut services = BTreeMap::new();
+        for (key, count) in self.snapshot() {
+            let service = key.split(':').next().unwrap_or_default().to_owned();
+            *services.entry(service).or_insert(0) += count;
+        }
+        services
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "FlytRequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sqs::error::BoxError> {
+        let key = match cfg.load::<Metadata>() {
+            Some(metadata) => format!("{}:{}", metadata.service(), metadata.name()),
+            None => "unknown:unknown".to_owned(),
+        };
+        *self
+            .counts
+            .lock()
+            .expect("request counter poisoned")
+            .entry(key)
+            .or_insert(0) += 1;
+        Ok(())
+    }
+}

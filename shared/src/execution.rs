@@ -1,0 +1,433 @@
+//! Executions: every run of an interface, with its counts and categorised log lines — what an
+//! operator opens when something is red. The status is derived, never stored twice: RUNNING until
+//! the run is finished, then KO if any error line was written, else OK.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use serde::Serialize;
+
+use crate::dynamo::{n, s, Item, ItemExt};
+use crate::error::{aws_error, Category, Error, Result};
+use crate::time::now_ms;
+
+/// How long executions and their lines are kept (DynamoDB TTL; nothing depends on its timing).
+const RETENTION_DAYS: i64 = 90;
+/// Name of the index listing executions per interface, newest first.
+pub const BY_INTERFACE_INDEX: &str = "by-interface";
+const COUNT_PREFIX: &str = "count_";
+
+/// An execution's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// Still going.
+    Running,
+    /// Finished with no error line.
+    Ok,
+    /// At least one error line.
+    Ko,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Running => "RUNNING",
+            Status::Ok => "OK",
+            Status::Ko => "KO",
+        })
+    }
+}
+
+/// A log line's level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Progress.
+    Info,
+    /// Something an operator may want to know; not a failure.
+    Warning,
+    /// A failure; turns the execution KO.
+    Error,
+}
+
+/// One line of an execution's log. Never holds personal data: ids like ISBN, vurdId, kandidatnr only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// When, epoch ms.
+    pub at_ms: i64,
+    /// Info, warning or error.
+    pub level: Level,
+    /// For errors: what kind, and so what to do.
+    pub category: Option<Category>,
+    /// What happened, naming the item and what was expected.
+    pub message: String,
+}
+
+impl LogLine {
+    /// A progress line.
+    pub fn info(message: impl Into<String>) -> Self {
+        LogLine {
+            at_ms: now_ms(),
+            level: Level::Info,
+            category: None,
+            message: message.into(),
+        }
+    }
+
+    /// A warning line.
+    pub fn warning(message: impl Into<String>) -> Self {
+        LogLine {
+            level: Level::Warning,
+            ..LogLine::info(message)
+        }
+    }
+
+    /// An error line with the error's category.
+    pub fn error(error: &Error) -> Self {
+        LogLine {
+            level: Level::Error,
+            category: Some(error.category()),
+            ..LogLine::info(error.message())
+        }
+    }
+}
+
+/// An execution as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Execution {
+    /// Unique id, e.g. `bokbasen-objects-20261122T010000-4f2a`.
+    pub id: String,
+    /// The interface (flow step) it belongs to.
+    pub interface: String,
+    /// What started it: `schedule`, `rerun`, `replay`, `daily`.
+    pub trigger: String,
+    /// Start, epoch ms.
+    pub started_at_ms: i64,
+    /// End, epoch ms, once finished.
+    pub finished_at_ms: Option<i64>,
+    /// Counters by name (fetched, enqueued, applied, parked, …).
+    pub counts: BTreeMap<String, u64>,
+    /// Number of error lines.
+    pub errors: u64,
+}
+
+impl Execution {
+    /// RUNNING, OK or KO.
+    pub fn status(&self) -> Status {
+        match (self.finished_at_ms, self.errors) {
+            (_, e) if e > 0 => Status::Ko,
+            (None, _) => Status::Running,
+            (Some(_), _) => Status::Ok,
+        }
+    }
+
+    /// A counter, zero if never set.
+    pub fn count(&self, name: &str) -> u64 {
+        self.counts.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// Writes and reads executions in the executions table (keys `pk`, `sk`; index by interface).
+#[derive(Clone, Debug)]
+pub struct ExecutionStore {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl ExecutionStore {
+    /// A store over `table`.
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        ExecutionStore {
+            dynamodb,
+            table: table.into(),
+        }
+    }
+
+    /// Starts an execution of `interface` and returns its id.
+    pub async fn start(&self, interface: &str, trigger: &str) -> Result<String> {
+        let now = now_ms();
+        let stamp = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
+            .unwrap_or_default()
+            .format("%Y%m%dT%H%M%S");
+        let id = format!("{interface}-{stamp}-{:04x}", fastrand::u16(..));
+        self.dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(exec_pk(&id)))
+            .item("sk", s("HEAD"))
+            .item("interface", s(interface))
+            .item("trigger", s(trigger))
+            .item("started_at", n(now))
+            .item("errors", n(0))
+            .item("expires_at", n(expiry_s(now)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("DynamoDB", "PutItem", e)
+                    .context(format_args!("starting execution of {interface}"))
+            })?;
+        tracing::info!(execution_id = %id, interface, trigger, "execution started");
+        Ok(id)
+    }
+
+    /// Adds to counters and appends lines in as few requests as possible: one update for the
+    /// counters (and the error count), one batch write per 25 lines. Lines are also logged.
+    pub async fn record(&self, id: &str, counts: &[(&str, u64)], lines: &[LogLine]) -> Result<()> {
+        let errors = lines.iter().filter(|l| l.level == Level::Error).count() as u64;
+        for line in lines {
+            match line.level {
+                Level::Error => {
+                    tracing::error!(execution_id = id, category = ?line.category, "{}", line.message)
+                }
+                Level::Warning => tracing::warn!(execution_id = id, "{}", line.message),
+                Level::Info => tracing::info!(execution_id = id, "{}", line.message),
+            }
+        }
+        let mut adds: Vec<(String, u64)> = counts
+            .iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| (format!("{COUNT_PREFIX}{k}"), *v))
+            .collect();
+        if errors > 0 {
+            adds.push(("errors".to_owned(), errors));
+        }
+        if !adds.is_empty() {
+            let mut update = self
+                .dynamodb
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(exec_pk(id)))
+                .key("sk", s("HEAD"))
+                .condition_expression("attribute_exists(pk)");
+            let mut clauses = Vec::new();
+            for (i, (name, value)) in adds.iter().enumerate() {
+                clauses.push(format!("#c{i} :c{i}"));
+                update = update
+                    .expression_attribute_names(format!("#c{i}"), name)
+                    .expression_attribute_values(format!(":c{i}"), n(value));
+            }
+            update
+                .update_expression(format!("ADD {}", clauses.join(", ")))
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_error("DynamoDB", "UpdateItem", e)
+                        .context(format_args!("counting execution {id}"))
+                })?;
+        }
+        for chunk in lines.chunks(25) {
+            self.write_lines(id, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the execution finished (idempotent: the first finish time stays).
+    pub async fn finish(&self, id: &str) -> Result<()> {
+        let result = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id)))
+            .key("sk", s("HEAD"))
+            .update_expression("SET finished_at = if_not_exists(finished_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now_ms()))
+            .send()
+            .await;
+        result.map(|_| ()).map_err(|e| {
+            aws_error("DynamoDB", "UpdateItem", e).context(format_args!("finishing execution {id}"))
+        })
+    }
+
+    /// One execution, if it exists.
+    pub async fn get(&self, id: &str) -> Result<Option<Execution>> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id)))
+            .key("sk", s("HEAD"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB", "GetItem", e))?;
+        Ok(output.item.map(|item| execution_from(&item)))
+    }
+
+    /// An execution's log lines in order.
+    pub async fn lines(&self, id: &str) -> Result<Vec<LogLine>> {
+        let items: Vec<Item> = self
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :line)")
+            .expression_attribute_values(":pk", s(exec_pk(id)))
+            .expression_attribute_values(":line", s("LINE#"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| aws_error("DynamoDB", "Query", e))?;
+        Ok(items.iter().map(line_from).collect())
+    }
+
+    /// The newest executions of `interface`, newest first.
+    pub async fn list(&self, interface: &str, limit: i32) -> Result<Vec<Execution>> {
+        let output = self
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_INTERFACE_INDEX)
+            .key_condition_expression("interface = :i")
+            .expression_attribute_values(":i", s(interface))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB", "Query", e))?;
+        Ok(output.items().iter().map(execution_from).collect())
+    }
+
+    async fn write_lines(&self, id: &str, lines: &[LogLine]) -> Result<()> {
+        let requests: Vec<WriteRequest> = lines
+            .iter()
+            .map(|line| {
+                let mut item = Item::from([
+                    ("pk".to_owned(), s(exec_pk(id))),
+                    (
+                        "sk".to_owned(),
+                        s(format!("LINE#{:013}#{:08x}", line.at_ms, fastrand::u32(..))),
+                    ),
+                    ("at".to_owned(), n(line.at_ms)),
+                    (
+                        "level".to_owned(),
+                        s(format!("{:?}", line.level).to_lowercase()),
+                    ),
+                    ("message".to_owned(), s(&line.message)),
+                    ("expires_at".to_owned(), n(expiry_s(line.at_ms))),
+                ]);
+                if let Some(category) = line.category {
+                    item.insert("category".to_owned(), s(category.as_str()));
+                }
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("item is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        let mut pending = requests;
+        for _ in 0..5 {
+            let output = self
+                .dynamodb
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_error("DynamoDB", "BatchWriteItem", e)
+                        .context(format_args!("writing lines of execution {id}"))
+                })?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 + fastrand::u64(0..100))).await;
+        }
+        Err(Error::external(format!(
+            "DynamoDB left {} log lines of execution {id} unprocessed",
+            pending.len()
+        )))
+    }
+}
+
+fn exec_pk(id: &str) -> String {
+    format!("EXEC#{id}")
+}
+
+fn expiry_s(now_ms: i64) -> i64 {
+    now_ms / 1000 + RETENTION_DAYS * 86_400
+}
+
+fn execution_from(item: &Item) -> Execution {
+    let counts = item
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(COUNT_PREFIX)?;
+            Some((name.to_owned(), v.as_n().ok()?.parse().ok()?))
+        })
+        .collect();
+    Execution {
+        id: item
+            .string("pk")
+            .unwrap_or_default()
+            .trim_start_matches("EXEC#")
+            .to_owned(),
+        interface: item.string("interface").unwrap_or_default(),
+        trigger: item.string("trigger").unwrap_or_default(),
+        started_at_ms: item.number("started_at").unwrap_or(0),
+        finished_at_ms: item.number("finished_at"),
+        counts,
+        errors: item.number("errors").unwrap_or(0),
+    }
+}
+
+fn line_from(item: &Item) -> LogLine {
+    let level = match item.string("level").as_deref() {
+        Some("error") => Level::Error,
+        Some("warning") => Level::Warning,
+        _ => Level::Info,
+    };
+    LogLine {
+        at_ms: item.number("at").unwrap_or(0),
+        level,
+        category: item.string("category").as_deref().and_then(Category::parse),
+        message: item.string("message").unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn execution(finished: Option<i64>, errors: u64) -> Execution {
+        Execution {
+            id: "x".into(),
+            interface: "i".into(),
+            trigger: "schedule".into(),
+            started_at_ms: 0,
+            finished_at_ms: finished,
+            counts: BTreeMap::new(),
+            errors,
+        }
+    }
+
+    #[test]
+    fn status_is_derived_from_finish_and_errors() {
+        assert_eq!(execution(None, 0).status(), Status::Running);
+        assert_eq!(execution(Some(1), 0).status(), Status::Ok);
+        assert_eq!(execution(Some(1), 2).status(), Status::Ko);
+        assert_eq!(execution(None, 1).status(), Status::Ko);
+    }
+
+    #[test]
+    fn error_line_carries_the_category() {
+        let line = LogLine::error(&Error::mapping(
+            "descriptions 9788205000000/long: text is empty",
+        ));
+        assert_eq!(line.level, Level::Error);
+        assert_eq!(line.category, Some(Category::Mapping));
+    }
+}
