@@ -266,7 +266,7 @@ mod tests {
     use super::*;
     use crate::error::Category;
 
-    const ISBN: &str = "9788205000003";
+    const ISBN: &str = "9788205000001";
 
     fn forward(report: Report, type_code: &str) -> ForwardItem {
         ForwardItem {
@@ -287,12 +287,12 @@ mod tests {
     #[test]
     fn parses_an_objects_page() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?><OBJECTS>
-            <OBJECT><ISBN13>9788205000003</ISBN13><EAN>9788205000003</EAN><FSSN/><VAREEIER_KODE>GYLD</VAREEIER_KODE><TYPE>ol</TYPE><REFERENCE>https://x/1.jpg</REFERENCE></OBJECT>
-            <OBJECT><ISBN13>9788205000010</ISBN13><EAN/><FSSN/><VAREEIER_KODE>ASCH</VAREEIER_KODE><TYPE>ly</TYPE><REFERENCE>https://x/2.mp3</REFERENCE></OBJECT>
+            <OBJECT><ISBN13>9788205000001</ISBN13><EAN>9788205000001</EAN><FSSN/><VAREEIER_KODE>GYLD</VAREEIER_KODE><TYPE>ol</TYPE><REFERENCE>https://x/1.jpg</REFERENCE></OBJECT>
+            <OBJECT><ISBN13>9788205000018</ISBN13><EAN/><FSSN/><VAREEIER_KODE>ASCH</VAREEIER_KODE><TYPE>ly</TYPE><REFERENCE>https://x/2.mp3</REFERENCE></OBJECT>
         </OBJECTS>"#;
         let items = parse_page(Report::Objects, xml).unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].isbn13, "9788205000003");
+        assert_eq!(items[0].isbn13, "9788205000001");
         assert_eq!(items[0].owner_code, "GYLD");
         assert_eq!(items[1].type_code, "ly");
         assert_eq!(items[1].ean, "");
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn parses_a_descriptions_page_and_an_empty_page() {
-        let xml = "<DESCRIPTIONS><DESCRIPTION><ISBN13>9788205000003</ISBN13><TYPE>long</TYPE><REFERENCE>https://x/d/1</REFERENCE></DESCRIPTION></DESCRIPTIONS>";
+        let xml = "<DESCRIPTIONS><DESCRIPTION><ISBN13>9788205000001</ISBN13><TYPE>long</TYPE><REFERENCE>https://x/d/1</REFERENCE></DESCRIPTION></DESCRIPTIONS>";
         assert_eq!(parse_page(Report::Descriptions, xml).unwrap().len(), 1);
         assert!(
             parse_page(Report::Descriptions, "<DESCRIPTIONS></DESCRIPTIONS>")
@@ -340,26 +340,26 @@ mod tests {
         assert!(
             error
                 .message()
-                .starts_with("objects 9788205000003/xx (version 300007): TYPE"),
+                .starts_with("objects 9788205000001/xx (version 300007): TYPE"),
             "{error}"
         );
         item = forward(Report::Objects, "ol");
-        item.item.ean = "9788205000010".into();
+        item.item.ean = "9788205000018".into();
         assert!(item
             .validate()
             .unwrap_err()
             .message()
-            .contains("EAN 9788205000010"));
+            .contains("EAN 9788205000018"));
     }
 
     #[test]
     fn description_about_another_book_is_refused() {
         let item = forward(Report::Descriptions, "long");
-        let xml = "<DESCRIPTION><ISBN13>9788205000010</ISBN13><TYPE>long</TYPE><LANGUAGE>nob</LANGUAGE><TEXT>En bok.</TEXT></DESCRIPTION>";
+        let xml = "<DESCRIPTION><ISBN13>9788205000018</ISBN13><TYPE>long</TYPE><LANGUAGE>nob</LANGUAGE><TEXT>En bok.</TEXT></DESCRIPTION>";
         let error = parse_description(&item, xml).unwrap_err();
         assert_eq!(error.category(), Category::Mapping);
         assert!(
-            error.message().contains("about ISBN13 9788205000010"),
+            error.message().contains("about ISBN13 9788205000018"),
             "{error}"
         );
     }
@@ -367,9 +367,9 @@ mod tests {
     #[test]
     fn description_document_parses_entities() {
         let item = forward(Report::Descriptions, "long");
-        let xml = "<DESCRIPTION><ISBN13>9788205000003</ISBN13><TYPE>long</TYPE><LANGUAGE>nob</LANGUAGE><TEXT>Ord &amp; bilder</TEXT></DESCRIPTION>";
+        let xml = "<DESCRIPTION><ISBN13>9788205000001</ISBN13><TYPE>long</TYPE><LANGUAGE>nob</LANGUAGE><TEXT>Ord &amp; bilder</TEXT></DESCRIPTION>";
         assert_eq!(parse_description(&item, xml).unwrap().text, "Ord & bilder");
-        let broken = "<DESCRIPTION><ISBN13>9788205000003</ISBN13><TEXT>Ord & bilder</TEXT>";
+        let broken = "<DESCRIPTION><ISBN13>9788205000001</ISBN13><TEXT>Ord & bilder</TEXT>";
         assert_eq!(
             parse_description(&item, broken).unwrap_err().category(),
             Category::Mapping

@@ -39,6 +39,11 @@ impl Vars {
         self.values.insert(name.into(), value.into());
     }
 
+    /// Every variable, e.g. to pass them to a child process.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The raw value, if set and not blank.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values

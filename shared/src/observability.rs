@@ -5,7 +5,6 @@
 //! Only ids (ISBN, vurdId, kandidatnr, execution ids) are ever logged, never personal data.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use serde_json::{json, Value};
 use tracing_subscriber::fmt::MakeWriter;
@@ -90,11 +89,15 @@ impl Metrics {
         Some(document)
     }
 
-    /// Writes the EMF line to stdout, where the Lambda log agent picks it up.
+    /// Writes the EMF line to stdout, where Lambda's log agent picks it up. Outside Lambda (the
+    /// local runner, tests) the line goes to the debug log instead of mixing into stdout.
     pub fn emit(&self) {
         if let Some(document) = self.to_emf(crate::time::now_ms()) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{document}");
+            if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+                println!("{document}");
+            } else {
+                tracing::debug!(metrics = %document, "metrics");
+            }
         }
     }
 }

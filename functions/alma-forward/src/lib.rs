@@ -23,6 +23,7 @@ use flyt::ordering::{Claim, OrderingStore};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
 use flyt::{Error, Result};
+use tracing::Instrument;
 
 pub use config::Config;
 use plan::{plan, Work};
@@ -203,7 +204,12 @@ impl Forwarder {
         &self,
         claim: (Work, String),
     ) -> Result<(Work, String, Result<UpdateResult>)> {
-        let result = self.forward(&claim.0.item).await;
+        let span = tracing::info_span!(
+            "item",
+            correlation_id = %claim.0.item.execution_id,
+            item = %claim.0.item.label()
+        );
+        let result = self.forward(&claim.0.item).instrument(span).await;
         Ok((claim.0, claim.1, result))
     }
 

@@ -115,10 +115,10 @@ mod tests {
     #[test]
     fn keeps_the_newest_version_per_item() {
         let plan = plan(vec![
-            message("a", "9788205000003", "ol", 5),
-            message("b", "9788205000003", "ol", 9),
-            message("c", "9788205000003", "os", 1),
-            message("d", "9788205000003", "ol", 9),
+            message("a", "9788205000001", "ol", 5),
+            message("b", "9788205000001", "ol", 9),
+            message("c", "9788205000001", "os", 1),
+            message("d", "9788205000001", "ol", 9),
         ]);
         let work: Vec<(&str, u64)> = plan
             .work
@@ -135,7 +135,7 @@ mod tests {
     fn invalid_items_are_set_aside_with_their_reason() {
         let plan = plan(vec![
             message("a", "9788205000004", "ol", 1),
-            message("b", "9788205000003", "ol", 1),
+            message("b", "9788205000001", "ol", 1),
         ]);
         assert_eq!(plan.invalid.len(), 1);
         assert_eq!(plan.invalid[0].0, "a");

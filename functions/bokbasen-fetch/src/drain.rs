@@ -7,7 +7,7 @@ use flyt::clients::bokbasen::{ExportPage, PageStart};
 use flyt::cursor::{Acquire, Cursor};
 use flyt::execution::LogLine;
 use flyt::sender::OutgoingMessage;
-use flyt::Result;
+use flyt::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::Fetcher;
@@ -159,6 +159,13 @@ impl Fetcher {
 
     /// Runs one bounded step of a drain.
     pub async fn run_step(&self, step: &DrainStep) -> Result<StepOutcome> {
+        if self.executions.get(&step.execution_id).await?.is_none() {
+            return Err(Error::configuration(format!(
+                "drain step of {} belongs to execution {}, which does not exist, so it cannot be resumed; \
+                 start a new drain instead (the schedule's next run, or invoke with {{\"reports\": [\"{}\"]}})",
+                step.report, step.execution_id, step.report
+            )));
+        }
         let name = cursor_name(step.report);
         let mut cursor = match self
             .cursors

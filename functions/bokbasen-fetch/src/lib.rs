@@ -23,6 +23,7 @@ use flyt::sender::Sender;
 use flyt::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 pub use config::Config;
 pub use drain::{DrainStep, StartOutcome, StepOutcome};
@@ -94,8 +95,17 @@ impl Fetcher {
                 |messages: Vec<flyt::batch::Message<DrainStep>>| async move {
                     let mut outcomes = Vec::with_capacity(messages.len());
                     for message in messages {
-                        let outcome: Outcome =
-                            self.run_step(&message.body).await.map(|_| ()).into();
+                        let span = tracing::info_span!(
+                            "drain_step",
+                            correlation_id = %message.body.execution_id,
+                            report = %message.body.report
+                        );
+                        let outcome: Outcome = self
+                            .run_step(&message.body)
+                            .instrument(span)
+                            .await
+                            .map(|_| ())
+                            .into();
                         let outcome =
                             self.batch
                                 .settled(outcome, message.receive_count, message.deferrals());

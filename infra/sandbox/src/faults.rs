@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub struct Faults {
     /// Fraction of requests answered 503 without any effect.
     pub error_rate: f64,
-    /// Fraction of requests delayed by `timeout_delay_ms` and then handled normally.
+    /// Fraction of requests handled normally whose answer is held back `timeout_delay_ms`: the
+    /// work is done, the client waiting for the answer may time out (a lost or late response).
     pub timeout_rate: f64,
     /// Delay applied to requests picked by `timeout_rate`.
     pub timeout_delay_ms: u64,
@@ -100,15 +101,16 @@ impl FaultGate {
     }
 
     /// Applies the gate to a request: fault responses never reach `next`, so
-    /// they have no effect. A delayed request is handled to completion in its
-    /// own task even if the client gives up, like a slow real server.
+    /// they have no effect. A delayed request is handled at once, to completion,
+    /// in its own task even if the client gives up; only its answer is late.
     pub(crate) async fn guard(&self, render: RenderError, req: Request, next: Next) -> Response {
         match self.decide() {
             Verdict::Pass => next.run(req).await,
             Verdict::Delay(delay) => {
                 let task = tokio::spawn(async move {
+                    let response = next.run(req).await;
                     tokio::time::sleep(delay).await;
-                    next.run(req).await
+                    response
                 });
                 match task.await {
                     Ok(response) => response,

@@ -88,7 +88,7 @@ async fn throttle_and_down_faults() {
 }
 
 #[tokio::test]
-async fn a_delayed_write_still_takes_effect_after_the_client_gives_up() {
+async fn a_late_answer_still_means_the_write_took_effect() {
     let sandbox = small_sandbox().await;
     let client = reqwest::Client::new();
     let isbn = sandbox.bokbasen.items(Report::Objects)[0].isbn13.clone();
@@ -107,8 +107,7 @@ async fn a_delayed_write_still_takes_effect_after_the_client_gives_up() {
         .send()
         .await;
     assert!(result.expect_err("client times out").is_timeout());
-    assert!(sandbox.alma.records().is_empty());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The work was done at once; only the answer was late (as when a response is lost).
     assert_eq!(sandbox.alma.records()[0].writes, vec![4]);
 }
 

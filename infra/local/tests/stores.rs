@@ -1,0 +1,452 @@
+//! The shared building blocks against the real SDK and the local emulator: the ordering store's
+//! claims, the cursor lease, executions, partial batches with parking and deferral, and redrive.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use flyt::batch::{
+    BatchProcessor, Message, Outcome, QueueSettings, ATTR_DEFERRALS, ATTR_ERROR_CATEGORY,
+    ATTR_SOURCE_QUEUE,
+};
+use flyt::cursor::{Acquire, CursorStore};
+use flyt::dynamo::s;
+use flyt::execution::{ExecutionStore, LogLine, Status};
+use flyt::ordering::{Claim, ItemVersion, OrderingStore};
+use flyt::retry::RetryPolicy;
+use flyt::sender::{OutgoingMessage, Sender};
+use flyt::Error;
+use flyt_local::{Emulator, Local, LocalOptions};
+
+async fn local() -> Local {
+    Local::start(Emulator::shared(), LocalOptions::default())
+        .await
+        .unwrap()
+}
+
+fn item(key: &str, version: u64) -> ItemVersion {
+    ItemVersion {
+        key: key.to_owned(),
+        version,
+    }
+}
+
+fn token(claim: &Claim) -> String {
+    match claim {
+        Claim::Claimed { token } => token.clone(),
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_store_applies_each_version_once_and_never_older_over_newer() {
+    let local = local().await;
+    let store = OrderingStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("StateTable"),
+        Duration::from_secs(30),
+        Duration::from_secs(3600),
+    );
+    let claims = store.claim(&[item("a", 5), item("b", 1)]).await.unwrap();
+    let done = vec![
+        (item("a", 5), token(&claims[0])),
+        (item("b", 1), token(&claims[1])),
+    ];
+    assert_eq!(store.complete(&done).await.unwrap(), vec![true, true]);
+
+    // The same version again, an older one, and a newer one, plus a live claim elsewhere.
+    let _live = store.claim(&[item("c", 1)]).await.unwrap();
+    let claims = store
+        .claim(&[
+            item("a", 5),
+            item("b", 0),
+            item("c", 2),
+            item("d", 1),
+            item("a2", 9),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(claims[0], Claim::AlreadyApplied { applied_version: 5 });
+    assert_eq!(claims[1], Claim::AlreadyApplied { applied_version: 1 });
+    assert!(matches!(claims[2], Claim::Busy { .. }), "{:?}", claims[2]);
+    assert!(matches!(claims[3], Claim::Claimed { .. }));
+    assert!(matches!(claims[4], Claim::Claimed { .. }));
+    assert_eq!(store.applied_version("a").await.unwrap(), Some(5));
+    assert_eq!(
+        store.applied_version("d").await.unwrap(),
+        None,
+        "a claim is not an application"
+    );
+
+    // A newer version is claimable; releasing a claim frees the key at once.
+    let newer = store.claim(&[item("a", 6)]).await.unwrap();
+    store
+        .release(&item("a", 6), &token(&newer[0]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.claim(&[item("a", 6)]).await.unwrap()[0],
+        Claim::Claimed { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_outlives_its_invocation_is_taken_over() {
+    let local = local().await;
+    let store = OrderingStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("StateTable"),
+        Duration::from_millis(600),
+        Duration::from_secs(3600),
+    );
+    let crashed = store.claim(&[item("k", 3)]).await.unwrap();
+    assert!(matches!(
+        store.claim(&[item("k", 3)]).await.unwrap()[0],
+        Claim::Busy { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let taken = store.claim(&[item("k", 3)]).await.unwrap();
+    let taker = token(&taken[0]);
+    // The crashed invocation's late completion is refused; the taker's is recorded.
+    assert_eq!(
+        store
+            .complete(&[(item("k", 3), token(&crashed[0]))])
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        store.complete(&[(item("k", 3), taker)]).await.unwrap(),
+        vec![true]
+    );
+    assert_eq!(store.applied_version("k").await.unwrap(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_transaction_writes_nothing() {
+    let local = local().await;
+    let table = local.table("StateTable").to_owned();
+    let update = |key: &str, condition: &str| {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&table)
+                    .key("pk", s(key))
+                    .update_expression("SET v = :v")
+                    .condition_expression(condition)
+                    .expression_attribute_values(":v", s("x"))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let result = local
+        .aws
+        .dynamodb
+        .transact_write_items()
+        .transact_items(update("t1", "attribute_not_exists(pk)"))
+        .transact_items(update("t2", "attribute_exists(pk)"))
+        .send()
+        .await;
+    assert!(result.is_err(), "the second condition fails");
+    let t1 = local
+        .aws
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("pk", s("t1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(t1.item.is_none(), "the first update was rolled back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_moves_only_for_its_lease_holder_and_from_where_it_was_read() {
+    let local = local().await;
+    let cursors = CursorStore::new(local.aws.dynamodb.clone(), local.table("StateTable"));
+    let lease = Duration::from_secs(30);
+    let Acquire::Acquired(start) = cursors
+        .acquire("c", "chain-1", "exec-1", lease)
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh cursor is free");
+    };
+    assert_eq!((start.position.clone(), start.sequence), (None, 0));
+    assert!(matches!(
+        cursors
+            .acquire("c", "chain-2", "exec-2", lease)
+            .await
+            .unwrap(),
+        Acquire::Held(_)
+    ));
+    let moved = cursors
+        .advance(&start, "chain-1", "p1", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((moved.position.as_deref(), moved.sequence), (Some("p1"), 1));
+    // A stale view of the cursor (a duplicate step) cannot move it again.
+    assert!(cursors
+        .advance(&start, "chain-1", "p1", lease)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(cursors
+        .advance(&moved, "chain-2", "p2", lease)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(cursors.release("c", "chain-1").await.unwrap());
+    assert!(matches!(
+        cursors
+            .acquire("c", "chain-2", "exec-2", lease)
+            .await
+            .unwrap(),
+        Acquire::Acquired(_)
+    ));
+    assert_eq!(
+        cursors
+            .load("c")
+            .await
+            .unwrap()
+            .unwrap()
+            .position
+            .as_deref(),
+        Some("p1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_counts_logs_and_turns_ko_on_an_error_line() {
+    let local = local().await;
+    let executions =
+        ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
+    let id = executions
+        .start("test-interface", "schedule")
+        .await
+        .unwrap();
+    assert_eq!(
+        executions.get(&id).await.unwrap().unwrap().status(),
+        Status::Running
+    );
+    let lines: Vec<LogLine> = (0..30)
+        .map(|i| LogLine::info(format!("page {i}")))
+        .collect();
+    executions
+        .record(&id, &[("fetched", 30), ("applied", 29)], &lines)
+        .await
+        .unwrap();
+    executions.finish(&id).await.unwrap();
+    assert_eq!(
+        executions.get(&id).await.unwrap().unwrap().status(),
+        Status::Ok
+    );
+    executions
+        .record(
+            &id,
+            &[("parked", 1)],
+            &[LogLine::error(&Error::mapping(
+                "objects 9788205000003/ol: TYPE \"xx\"",
+            ))],
+        )
+        .await
+        .unwrap();
+    let execution = executions.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            execution.status(),
+            execution.count("fetched"),
+            execution.count("parked")
+        ),
+        (Status::Ko, 30, 1)
+    );
+    let lines = executions.lines(&id).await.unwrap();
+    assert_eq!(lines.len(), 31);
+    assert_eq!(
+        lines.last().unwrap().category,
+        Some(flyt::Category::Mapping)
+    );
+    assert_eq!(
+        executions.list("test-interface", 5).await.unwrap()[0].id,
+        id
+    );
+}
+
+fn sqs_record(id: &str, body: &str, receive_count: u32) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(id.to_owned());
+    record.body = Some(body.to_owned());
+    record.attributes = HashMap::from([(
+        "ApproximateReceiveCount".to_owned(),
+        receive_count.to_string(),
+    )]);
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_batch_parks_defers_retries_and_isolates_the_bad_message() {
+    let local = local().await;
+    let source = local.stack.queue("AlmaQueue").url.clone();
+    let dlq = local.stack.queue("AlmaDlq").url.clone();
+    let sender = Sender::new(local.aws.sqs.clone(), RetryPolicy::default(), 2);
+    let processor = BatchProcessor::new(
+        sender.clone(),
+        QueueSettings {
+            source_queue_url: source.clone(),
+            dead_letter_queue_url: dlq.clone(),
+            max_receive_count: 5,
+        },
+    );
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        sqs_record("ok", "1", 1),
+        sqs_record("retry", "2", 1),
+        sqs_record("park", "3", 1),
+        sqs_record("defer", "4", 1),
+        sqs_record("last-receive", "5", 5),
+        sqs_record("not-json", "{oops", 1),
+    ];
+    let (response, counts) = processor
+        .run(event, |messages: Vec<Message<u32>>| async move {
+            messages
+                .into_iter()
+                .map(|m| {
+                    let outcome = match m.body {
+                        1 => Outcome::Done,
+                        2 | 5 => Outcome::Retry(Error::external("Alma answered 503")),
+                        3 => Outcome::Park(Error::mapping("ISBN13 is empty")),
+                        _ => Outcome::Defer(Duration::from_secs(2), Error::external("429")),
+                    };
+                    (m.id, outcome)
+                })
+                .collect()
+        })
+        .await
+        .unwrap();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["retry"]);
+    assert_eq!(
+        (counts.done, counts.retried, counts.parked, counts.deferred),
+        (1, 1, 3, 1)
+    );
+    // Parked: the Mapping error, the body that did not parse, and the retry on its last receive.
+    let parked = local
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let mut categories: Vec<_> = parked
+        .iter()
+        .map(|m| {
+            let attributes = m.message_attributes().unwrap();
+            assert_eq!(
+                attributes[ATTR_SOURCE_QUEUE].string_value(),
+                Some(source.as_str())
+            );
+            attributes[ATTR_ERROR_CATEGORY]
+                .string_value()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    categories.sort();
+    assert_eq!(categories, vec!["External", "Mapping", "Mapping"]);
+    // Deferred: back in the source queue, delayed, with its deferral counted.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let deferred = local
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&source)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(deferred[0].body(), Some("4"));
+    assert_eq!(
+        deferred[0].message_attributes().unwrap()[ATTR_DEFERRALS].string_value(),
+        Some("1")
+    );
+
+    // A batch where everything fails is an error, as Lambda must see it.
+    let mut all_bad = SqsEvent::default();
+    all_bad.records = vec![sqs_record("r1", "2", 1), sqs_record("r2", "2", 1)];
+    let error = processor
+        .run(all_bad, |messages: Vec<Message<u32>>| async move {
+            messages
+                .into_iter()
+                .map(|m| (m.id, Outcome::Retry(Error::external("down"))))
+                .collect()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.category(), flyt::Category::Cascade);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_returns_parked_messages_with_body_and_attributes_intact() {
+    let local = local().await;
+    let source = local.stack.queue("AlmaQueue").url.clone();
+    let dlq = local.stack.queue("AlmaDlq").url.clone();
+    let sender = Sender::new(local.aws.sqs.clone(), RetryPolicy::default(), 2);
+    let messages: Vec<_> = (0..23)
+        .map(|i| {
+            OutgoingMessage::new(format!("{{\"n\":{i}}}"))
+                .attribute(ATTR_SOURCE_QUEUE, &source)
+                .attribute("flyt-execution-id", "exec-7")
+        })
+        .collect();
+    sender.send_all(&dlq, messages).await.unwrap();
+    assert_eq!(local.redrive("AlmaDlq").await.unwrap(), 23);
+    assert_eq!(
+        flyt::redrive::queue_depth(&local.aws.sqs, &dlq)
+            .await
+            .unwrap(),
+        0
+    );
+    let mut bodies = Vec::new();
+    loop {
+        let received = local
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&source)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if received.is_empty() {
+            break;
+        }
+        for message in received {
+            assert_eq!(
+                message.message_attributes().unwrap()["flyt-execution-id"].string_value(),
+                Some("exec-7")
+            );
+            bodies.push(message.body().unwrap().to_owned());
+        }
+    }
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 23, "every message came back once");
+}
