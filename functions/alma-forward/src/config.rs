@@ -16,8 +16,6 @@ pub struct Config {
     pub alma_secret_id: String,
     /// Where Bokbasen is (description documents are fetched from it).
     pub bokbasen: Settings,
-    /// The secret holding Bokbasen's `client_id` and `client_secret`.
-    pub bokbasen_secret_id: String,
     /// The Alma queue and its dead-letter queue.
     pub queue: QueueSettings,
     /// How long a claim on an item protects work in progress.
@@ -43,24 +41,7 @@ impl Config {
                 "ALMA_SECRET_ID",
                 "the id of the secret holding the Alma api_key",
             )?,
-            bokbasen: Settings {
-                api_url: vars.required(
-                    "BOKBASEN_API_URL",
-                    "Bokbasen's API base URL, e.g. https://api.bokbasen.io",
-                )?,
-                token_url: vars.required(
-                    "BOKBASEN_TOKEN_URL",
-                    "Bokbasen's token endpoint, e.g. https://auth.bokbasen.io/oauth/token",
-                )?,
-                audience: vars.required(
-                    "BOKBASEN_AUDIENCE",
-                    "the OAuth2 audience https://api.bokbasen.io/metadata/",
-                )?,
-            },
-            bokbasen_secret_id: vars.required(
-                "BOKBASEN_SECRET_ID",
-                "the id of the secret holding Bokbasen's client_id and client_secret",
-            )?,
+            bokbasen: Settings::from_vars(vars)?,
             queue: QueueSettings {
                 source_queue_url: vars
                     .required("ALMA_QUEUE_URL", "the URL of the Alma work queue")?,

@@ -46,13 +46,14 @@ impl Forwarder {
         let retry = RetryPolicy::from_vars(vars)?;
         let alma_credentials =
             flyt::secrets::load_json(&aws.secrets, &config.alma_secret_id, "api_key").await?;
-        let bokbasen_credentials = flyt::secrets::load_json(
+        let http = flyt::http::client(config.http_timeout);
+        let bokbasen = BokbasenClient::connect(
+            http.clone(),
+            config.bokbasen.clone(),
             &aws.secrets,
-            &config.bokbasen_secret_id,
-            "client_id, client_secret",
+            retry.clone(),
         )
         .await?;
-        let http = flyt::http::client(config.http_timeout);
         let sender = Sender::new(aws.sqs.clone(), retry.clone(), 2);
         Ok(Forwarder {
             alma: AlmaClient::new(
@@ -61,12 +62,7 @@ impl Forwarder {
                 alma_credentials,
                 retry.clone(),
             ),
-            bokbasen: BokbasenClient::new(
-                http,
-                config.bokbasen.clone(),
-                bokbasen_credentials,
-                retry,
-            ),
+            bokbasen,
             ordering: OrderingStore::new(
                 aws.dynamodb.clone(),
                 &config.state_table,

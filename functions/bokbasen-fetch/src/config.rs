@@ -12,8 +12,6 @@ use flyt::{Error, Result};
 pub struct Config {
     /// Where Bokbasen is.
     pub bokbasen: Settings,
-    /// The Secrets Manager secret with `client_id` and `client_secret`.
-    pub bokbasen_secret_id: String,
     /// The drain's own step queue and its dead-letter queue.
     pub drain_queue: QueueSettings,
     /// Where items go.
@@ -53,24 +51,7 @@ impl Config {
             )));
         }
         Ok(Config {
-            bokbasen: Settings {
-                api_url: vars.required(
-                    "BOKBASEN_API_URL",
-                    "Bokbasen's API base URL, e.g. https://api.bokbasen.io",
-                )?,
-                token_url: vars.required(
-                    "BOKBASEN_TOKEN_URL",
-                    "Bokbasen's token endpoint, e.g. https://auth.bokbasen.io/oauth/token",
-                )?,
-                audience: vars.required(
-                    "BOKBASEN_AUDIENCE",
-                    "the OAuth2 audience https://api.bokbasen.io/metadata/",
-                )?,
-            },
-            bokbasen_secret_id: vars.required(
-                "BOKBASEN_SECRET_ID",
-                "the id of the secret holding Bokbasen's client_id and client_secret",
-            )?,
+            bokbasen: Settings::from_vars(vars)?,
             drain_queue: QueueSettings {
                 source_queue_url: vars.required(
                     "DRAIN_QUEUE_URL",

@@ -14,7 +14,7 @@ mod drain;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use flyt::aws::AwsClients;
 use flyt::batch::{BatchProcessor, Outcome};
-use flyt::clients::bokbasen::{BokbasenClient, Credentials};
+use flyt::clients::bokbasen::BokbasenClient;
 use flyt::config::Vars;
 use flyt::cursor::CursorStore;
 use flyt::execution::{ExecutionStore, LogLine};
@@ -50,16 +50,11 @@ impl Fetcher {
     pub async fn from_vars(vars: &Vars, aws: &AwsClients) -> Result<Self> {
         let config = Config::from_vars(vars)?;
         let retry = RetryPolicy::from_vars(vars)?;
-        let credentials: Credentials = flyt::secrets::load_json(
-            &aws.secrets,
-            &config.bokbasen_secret_id,
-            "client_id, client_secret",
-        )
-        .await?;
         let http = flyt::http::client(config.http_timeout);
         let sender = Sender::new(aws.sqs.clone(), retry.clone(), 4);
         Ok(Fetcher {
-            bokbasen: BokbasenClient::new(http, config.bokbasen.clone(), credentials, retry),
+            bokbasen: BokbasenClient::connect(http, config.bokbasen.clone(), &aws.secrets, retry)
+                .await?,
             cursors: CursorStore::new(aws.dynamodb.clone(), &config.state_table),
             executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
             batch: BatchProcessor::new(sender.clone(), config.drain_queue.clone()),

@@ -297,36 +297,25 @@ impl Local {
         })
     }
 
-    /// Depth (visible + in flight + delayed) of every queue that has a dead-letter queue.
+    /// Depth (visible + in flight + delayed) of every work queue (one that has a dead-letter queue).
     pub async fn work_queue_depths(&self) -> Result<BTreeMap<String, u64>, String> {
-        let mut depths = BTreeMap::new();
-        for queue in self
-            .stack
-            .queues
-            .values()
-            .filter(|q| q.dead_letter_queue_url.is_some())
-        {
-            let depth = flyt::redrive::queue_depth(&self.aws.sqs, &queue.url)
-                .await
-                .map_err(|e| e.to_string())?;
-            depths.insert(queue.logical_id.clone(), depth);
-        }
-        Ok(depths)
+        self.depths(true).await
     }
 
     /// Depth of every dead-letter queue.
     pub async fn dead_letter_depths(&self) -> Result<BTreeMap<String, u64>, String> {
+        self.depths(false).await
+    }
+
+    async fn depths(&self, work_queues: bool) -> Result<BTreeMap<String, u64>, String> {
         let mut depths = BTreeMap::new();
-        for queue in self
-            .stack
-            .queues
-            .values()
-            .filter(|q| q.dead_letter_queue_url.is_none())
-        {
-            let depth = flyt::redrive::queue_depth(&self.aws.sqs, &queue.url)
-                .await
-                .map_err(|e| e.to_string())?;
-            depths.insert(queue.logical_id.clone(), depth);
+        for queue in self.stack.queues.values() {
+            if queue.dead_letter_queue_url.is_some() == work_queues {
+                let depth = flyt::redrive::queue_depth(&self.aws.sqs, &queue.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                depths.insert(queue.logical_id.clone(), depth);
+            }
         }
         Ok(depths)
     }

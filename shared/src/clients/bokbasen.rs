@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::bokbasen::{parse_page, ExportItem, Report};
+use crate::config::Vars;
 use crate::error::{Error, Result};
 use crate::http::{body_text, status_error, transport_error};
 use crate::retry::RetryPolicy;
@@ -43,6 +44,32 @@ pub struct Settings {
     pub token_url: String,
     /// OAuth2 audience, `https://api.bokbasen.io/metadata/`.
     pub audience: String,
+    /// The Secrets Manager secret holding [`Credentials`].
+    pub secret_id: String,
+}
+
+impl Settings {
+    /// Reads `BOKBASEN_API_URL`, `BOKBASEN_TOKEN_URL`, `BOKBASEN_AUDIENCE`, `BOKBASEN_SECRET_ID`.
+    pub fn from_vars(vars: &Vars) -> Result<Settings> {
+        Ok(Settings {
+            api_url: vars.required(
+                "BOKBASEN_API_URL",
+                "Bokbasen's API base URL, e.g. https://api.bokbasen.io",
+            )?,
+            token_url: vars.required(
+                "BOKBASEN_TOKEN_URL",
+                "Bokbasen's token endpoint, e.g. https://auth.bokbasen.io/oauth/token",
+            )?,
+            audience: vars.required(
+                "BOKBASEN_AUDIENCE",
+                "the OAuth2 audience https://api.bokbasen.io/metadata/",
+            )?,
+            secret_id: vars.required(
+                "BOKBASEN_SECRET_ID",
+                "the id of the secret holding Bokbasen's client_id and client_secret",
+            )?,
+        })
+    }
 }
 
 /// Where a page read starts.
@@ -107,6 +134,19 @@ impl BokbasenClient {
             retry,
             token: Mutex::new(None),
         }
+    }
+
+    /// A client whose credentials are read from the secret named in `settings`.
+    pub async fn connect(
+        http: reqwest::Client,
+        settings: Settings,
+        secrets: &aws_sdk_secretsmanager::Client,
+        retry: RetryPolicy,
+    ) -> Result<Self> {
+        let credentials =
+            crate::secrets::load_json(secrets, &settings.secret_id, "client_id, client_secret")
+                .await?;
+        Ok(BokbasenClient::new(http, settings, credentials, retry))
     }
 
     /// Reads one page of `report`, retrying transient failures.
