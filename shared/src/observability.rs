@@ -15,16 +15,20 @@ pub const METRICS_NAMESPACE: &str = "Flyt";
 
 /// Installs the JSON log subscriber (level from `RUST_LOG`, default `info`). Safe to call twice.
 pub fn init_logging() {
-    init_logging_with(std::io::stdout);
+    init_logging_with(std::io::stdout, "info");
 }
 
-/// Installs the JSON log subscriber writing to `writer`; tests use it to capture log lines.
-pub fn init_logging_with<W>(writer: W)
+/// Installs the JSON log subscriber writing to `writer`, at `default_level` unless `RUST_LOG`
+/// says otherwise; the local runner logs to stderr at `warn`, tests capture lines with it.
+pub fn init_logging_with<W>(writer: W, default_level: &str)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{default_level},aws_config=warn,aws_smithy_runtime=warn"
+        ))
+    });
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

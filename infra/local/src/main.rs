@@ -87,7 +87,9 @@ async fn run(
     fault_rate: f64,
     every: u64,
 ) -> Result<(), String> {
-    flyt::observability::init_logging_with(std::io::stderr);
+    // The report and the progress line are the run's output; the functions' own JSON logs show
+    // warnings and errors unless RUST_LOG asks for more.
+    flyt::observability::init_logging_with(std::io::stderr, "warn");
     let root = flyt_local::emulator::project_root();
     let emulator = Emulator::start(&root)?;
     let options = LocalOptions {

@@ -2,7 +2,7 @@
 //! with its counts and execution status.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use flyt::execution::Status;
 
@@ -71,12 +71,17 @@ pub async fn print_report(local: &Local, stats: &DrainStats) -> Result<(), Strin
             .map(|c| format!("{:>15}", execution.count(c)))
             .join("");
         let status = execution.status();
-        let status = match status {
-            Status::Ko => format!("\x1b[31m{status}\x1b[0m"),
-            Status::Ok => format!("\x1b[32m{status}\x1b[0m"),
-            Status::Running => status.to_string(),
+        let colour = match status {
+            _ if !std::io::stdout().is_terminal() => None,
+            Status::Ko => Some("31"),
+            Status::Ok => Some("32"),
+            Status::Running => None,
         };
-        println!("{report:<14} {counts}  {status}  ({})", execution.id);
+        let status = match colour {
+            Some(code) => format!("\x1b[{code}m{status}\x1b[0m"),
+            None => status.to_string(),
+        };
+        println!("{report:<14}{counts}  {status}  ({})", execution.id);
         for line in executions
             .lines(&execution.id)
             .await

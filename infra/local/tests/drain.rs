@@ -42,6 +42,8 @@ async fn a_full_drain_applies_every_item_exactly_once() {
         fetched += drain.count("fetched");
     }
     assert_eq!(fetched, 3200, "every seeded change was fetched once");
+    // One token per function instance, cached for the whole drain (Bokbasen's OAuth2 tokens last an hour).
+    assert_eq!(local.sandbox.bokbasen.token_requests(), 2);
     assert!(pages >= 10, "the drain read {pages} pages");
 }
 
