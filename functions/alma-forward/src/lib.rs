@@ -205,7 +205,22 @@ impl Forwarder {
             correlation_id = %claim.0.item.execution_id,
             item = %claim.0.item.label()
         );
-        let result = self.forward(&claim.0.item).instrument(span).await;
+        // The work must end well inside the claim's lease, or a newer version could claim the item
+        // and be overtaken by this older one still in flight.
+        let deadline = self.config.claim_lease / 2;
+        let result = match tokio::time::timeout(
+            deadline,
+            self.forward(&claim.0.item).instrument(span),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(Error::external(format!(
+                "{}: not done within {}s (half the claim lease); abandoned, will be retried",
+                claim.0.item.label(),
+                deadline.as_secs()
+            ))),
+        };
         Ok((claim.0, claim.1, result))
     }
 

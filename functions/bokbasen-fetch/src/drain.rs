@@ -210,8 +210,8 @@ impl Fetcher {
                 self.sender
                     .send_all(&self.config.alma_queue_url, messages)
                     .await?;
+                fail::fail_point!("bokbasen-fetch::after-enqueue");
             }
-            fail::fail_point!("bokbasen-fetch::after-enqueue");
             if count > 0 || !drained {
                 match self
                     .cursors

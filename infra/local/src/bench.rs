@@ -71,7 +71,9 @@ pub async fn run(items: usize) -> Result<(), String> {
         peak_rss_kib() / 1024
     );
     for function in ["bokbasen-fetch", "alma-forward"] {
-        let zip = project_root().join(format!("target/lambda/{function}/bootstrap.zip"));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| project_root().join("target"), Into::into);
+        let zip = target.join(format!("lambda/{function}/bootstrap.zip"));
         match std::fs::metadata(&zip) {
             Ok(meta) => println!(
                 "{function:<26} bootstrap.zip {:.1} MiB",

@@ -12,7 +12,8 @@ use flyt::execution::ExecutionStore;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_between_enqueue_and_cursor_save_resends_the_page_and_skips_nothing() {
     let local = platform(700, 0).await;
-    // The third page's items are enqueued, then the process dies before the cursor moves.
+    // The third page's items are enqueued, then the process dies before the cursor moves (the fail
+    // point is only reached after a page with items, and only the objects report has any).
     fail::cfg("bokbasen-fetch::after-enqueue", "2*off->1*panic->off").unwrap();
     run_once(&local).await;
     fail::remove("bokbasen-fetch::after-enqueue");
