@@ -21,6 +21,7 @@ pub mod dynamo;
 pub mod error;
 pub mod execution;
 pub mod http;
+pub mod institution;
 pub mod observability;
 pub mod ordering;
 pub mod redrive;

@@ -23,15 +23,25 @@ pub async fn run(items: usize) -> Result<(), String> {
         },
         ..LocalOptions::default()
     };
-    let sandbox_threads: Arc<Mutex<BTreeSet<u32>>> = Arc::default();
-    let (sandbox, _runtime) =
-        start_sandbox_on_own_threads(options.sandbox.clone(), sandbox_threads.clone())?;
-    let local = Local::start_with_sandbox(&emulator.url, options, sandbox).await?;
-    let cpu_before = process_cpu() - threads_cpu(&sandbox_threads.lock().expect("thread set"));
+    let sandbox_runtime = tracked_runtime(1)?;
+    let handler_runtime = tracked_runtime(2)?;
+    let sandbox = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                sandbox_runtime
+                    .runtime
+                    .block_on(Sandbox::start(options.sandbox.clone()))
+            })
+            .join()
+            .expect("sandbox start thread")
+    })
+    .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let mut local = Local::start_with_sandbox(&emulator.url, options, sandbox).await?;
+    local.invoke_on(handler_runtime.runtime.handle().clone());
+    let cpu_before = handler_runtime.cpu();
     local.fire_schedules().await?;
     let stats = local.drain(Duration::from_secs(3600), |_| {}).await?;
-    let cpu =
-        process_cpu() - threads_cpu(&sandbox_threads.lock().expect("thread set")) - cpu_before;
+    let cpu = handler_runtime.cpu() - cpu_before;
     let delivered = local.sandbox.alma.records().len() as f64;
     let handler = local.handler_requests.by_service();
     let pollers = local.poller_requests.by_service();
@@ -65,7 +75,10 @@ pub async fn run(items: usize) -> Result<(), String> {
         "AWS requests/item, all       {:.3}",
         (handler_total + poller_total) as f64 / delivered
     );
-    println!("Flyt CPU per 1,000 items   {:.0} ms (handlers + local pollers; sandbox and emulator excluded)", cpu.as_secs_f64() * 1000.0 * 1000.0 / delivered);
+    println!(
+        "handler CPU per 1,000 items {:.0} ms (the handlers' own runtime threads; pollers, sandbox and emulator excluded)",
+        cpu.as_secs_f64() * 1000.0 * 1000.0 / delivered
+    );
     println!(
         "peak memory (process)      {} MiB (includes the sandbox's seeded data)",
         peak_rss_kib() / 1024
@@ -84,32 +97,44 @@ pub async fn run(items: usize) -> Result<(), String> {
             }
         }
     }
+    drop(local);
+    handler_runtime.runtime.shutdown_background();
+    sandbox_runtime.runtime.shutdown_background();
     Ok(())
 }
 
-fn start_sandbox_on_own_threads(
-    options: SandboxOptions,
+/// A tokio runtime whose worker threads are known, so their CPU time can be read.
+struct TrackedRuntime {
+    runtime: tokio::runtime::Runtime,
     threads: Arc<Mutex<BTreeSet<u32>>>,
-) -> Result<(Sandbox, tokio::runtime::Runtime), String> {
+}
+
+impl TrackedRuntime {
+    /// CPU time (user + system) of the runtime's threads so far.
+    fn cpu(&self) -> Duration {
+        self.threads
+            .lock()
+            .expect("thread set")
+            .iter()
+            .map(|tid| stat_cpu(&format!("/proc/self/task/{tid}/stat")))
+            .sum()
+    }
+}
+
+fn tracked_runtime(workers: usize) -> Result<TrackedRuntime, String> {
+    let threads: Arc<Mutex<BTreeSet<u32>>> = Arc::default();
+    let recorded = threads.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .on_thread_start(move || {
             if let Some(tid) = current_thread_id() {
-                threads.lock().expect("thread set").insert(tid);
+                recorded.lock().expect("thread set").insert(tid);
             }
         })
         .build()
         .map_err(|e| e.to_string())?;
-    let sandbox = std::thread::scope(|scope| {
-        scope
-            .spawn(|| runtime.block_on(async { runtime.spawn(Sandbox::start(options)).await }))
-            .join()
-            .expect("sandbox start thread")
-    })
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("cannot start the sandbox: {e}"))?;
-    Ok((sandbox, runtime))
+    Ok(TrackedRuntime { runtime, threads })
 }
 
 fn current_thread_id() -> Option<u32> {
@@ -119,18 +144,6 @@ fn current_thread_id() -> Option<u32> {
         .to_str()?
         .parse()
         .ok()
-}
-
-/// CPU time (user + system) of this process.
-fn process_cpu() -> Duration {
-    stat_cpu("/proc/self/stat")
-}
-
-fn threads_cpu(threads: &BTreeSet<u32>) -> Duration {
-    threads
-        .iter()
-        .map(|tid| stat_cpu(&format!("/proc/self/task/{tid}/stat")))
-        .sum()
 }
 
 fn stat_cpu(path: &str) -> Duration {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use futures::FutureExt;
+use tracing::Instrument;
 
 use crate::functions::Function;
 use crate::stack::{SqsSource, REGION};
@@ -31,16 +32,25 @@ pub struct Poller {
     sqs: aws_sdk_sqs::Client,
     source: SqsSource,
     function: Arc<dyn Function>,
+    invocations: Option<tokio::runtime::Handle>,
 }
 
 impl Poller {
     /// A poller using `sqs` (the event source mapping's own client).
     pub fn new(sqs: aws_sdk_sqs::Client, source: SqsSource, function: Arc<dyn Function>) -> Self {
         Poller {
+            invocations: None,
             sqs,
             source,
             function,
         }
+    }
+
+    /// Runs invocations on `runtime` instead of the poller's own (the benchmark measures the
+    /// handlers' CPU on a runtime of their own).
+    pub fn invoking_on(mut self, runtime: Option<tokio::runtime::Handle>) -> Self {
+        self.invocations = runtime;
+        self
     }
 
     /// Receives one batch and invokes the function with it.
@@ -55,24 +65,35 @@ impl Poller {
     }
 
     async fn poll(&self, kill_after: Option<Duration>) -> Result<Poll, String> {
-        let output = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.source.queue.url)
-            .max_number_of_messages(self.source.batch_size.clamp(1, 10))
-            .wait_time_seconds(0)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "receive from {}: {}",
-                    self.source.queue.logical_id,
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            })?;
-        let messages = output.messages.unwrap_or_default();
+        // Lambda gathers up to BatchSize messages (within its batching window); SQS hands out at
+        // most 10 per receive.
+        let mut messages = Vec::new();
+        while messages.len() < self.source.batch_size.max(1) as usize {
+            let wanted = (self.source.batch_size as usize - messages.len()).clamp(1, 10) as i32;
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.source.queue.url)
+                .max_number_of_messages(wanted)
+                .wait_time_seconds(0)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "receive from {}: {}",
+                        self.source.queue.logical_id,
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                })?;
+            let received = output.messages.unwrap_or_default();
+            let done = received.len() < wanted as usize;
+            messages.extend(received);
+            if done {
+                break;
+            }
+        }
         if messages.is_empty() {
             return Ok(Poll::default());
         }
@@ -89,11 +110,22 @@ impl Poller {
         event.records = messages.iter().map(|m| self.record(m)).collect();
         let payload = serde_json::to_value(&event).map_err(|e| e.to_string())?;
         let function = self.function.clone();
-        let invocation = tokio::spawn(async move {
+        // The same span the Lambda runtime opens around every invocation, so that log lines carry
+        // a request id locally too.
+        let span = tracing::info_span!(
+            "Lambda runtime invoke",
+            requestId = %format!("local-{:016x}", fastrand::u64(..))
+        );
+        let work = async move {
             AssertUnwindSafe(function.invoke(payload))
                 .catch_unwind()
                 .await
-        });
+        }
+        .instrument(span);
+        let invocation = match &self.invocations {
+            Some(runtime) => runtime.spawn(work),
+            None => tokio::spawn(work),
+        };
         let result = match kill_after {
             None => invocation.await.map_err(|e| e.to_string())?,
             Some(after) => {

@@ -80,6 +80,7 @@ pub struct Local {
     handler_aws: AwsClients,
     poller_sqs: aws_sdk_sqs::Client,
     functions: BTreeMap<String, Arc<dyn Function>>,
+    invocations: Option<tokio::runtime::Handle>,
 }
 
 /// What a drain did.
@@ -168,6 +169,7 @@ impl Local {
             handler_aws,
             poller_sqs,
             functions: BTreeMap::new(),
+            invocations: None,
         };
         local.cold_start().await?;
         Ok(local)
@@ -204,17 +206,25 @@ impl Local {
         Ok(answers)
     }
 
+    /// Runs the functions' invocations on `runtime` (the benchmark's handler runtime).
+    pub fn invoke_on(&mut self, runtime: tokio::runtime::Handle) {
+        self.invocations = Some(runtime);
+    }
+
     /// A poller for every SQS event source, `concurrency` copies each.
     pub fn pollers(&self) -> Vec<Poller> {
         let mut pollers = Vec::new();
         for (id, function) in &self.stack.functions {
             for source in &function.sqs_sources {
                 for _ in 0..source.concurrency.max(1) {
-                    pollers.push(Poller::new(
-                        self.poller_sqs.clone(),
-                        source.clone(),
-                        self.functions[id].clone(),
-                    ));
+                    pollers.push(
+                        Poller::new(
+                            self.poller_sqs.clone(),
+                            source.clone(),
+                            self.functions[id].clone(),
+                        )
+                        .invoking_on(self.invocations.clone()),
+                    );
                 }
             }
         }
@@ -229,6 +239,7 @@ impl Local {
             source,
             self.functions[logical_id].clone(),
         )
+        .invoking_on(self.invocations.clone())
     }
 
     /// Polls every queue until all work queues are empty (nothing visible, in flight or delayed),

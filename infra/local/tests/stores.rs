@@ -450,3 +450,49 @@ async fn redrive_returns_parked_messages_with_body_and_attributes_intact() {
     bodies.dedup();
     assert_eq!(bodies.len(), 23, "every message came back once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_institution_is_checked_on_its_own() {
+    use flyt::institution::{InstitutionEntry, InstitutionStore};
+    let local = local().await;
+    let store = InstitutionStore::new(local.aws.dynamodb.clone(), local.table("ConfigTable"));
+    let good = InstitutionEntry {
+        org_id: "uio".into(),
+        org_short_name: Some("uio".into()),
+        institusjonsnr: Some("185".into()),
+        exam_system: Some("INSPERA".into()),
+        exam_system_instance: Some("uio".into()),
+        fs_environment: Some("prod".into()),
+        active: true,
+        klage: true,
+        begrunnelse: true,
+        show_justification: false,
+    };
+    let no_instance = InstitutionEntry {
+        org_id: "ntnu".into(),
+        institusjonsnr: Some("194".into()),
+        exam_system_instance: None,
+        ..good.clone()
+    };
+    let inactive = InstitutionEntry {
+        org_id: "uib".into(),
+        active: false,
+        exam_system: None,
+        ..good.clone()
+    };
+    for entry in [&good, &no_instance, &inactive] {
+        store.put(entry).await.unwrap();
+    }
+    let mut active = store.active().await.unwrap();
+    active.sort_by_key(|r| r.is_err());
+    assert_eq!(active.len(), 2, "the inactive entry is skipped");
+    assert_eq!(active[0].as_ref().unwrap().institusjonsnr, "185");
+    let error = active[1].as_ref().unwrap_err();
+    assert_eq!(error.category(), flyt::Category::Configuration);
+    assert!(
+        error
+            .message()
+            .contains("institution ntnu: exam_system_instance is missing"),
+        "{error}"
+    );
+}

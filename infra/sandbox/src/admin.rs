@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{AlmaState, BokbasenState, Faults, Report};
+use crate::{AlmaState, BokbasenState, Faults, FsAppeal, FsState, Report};
 
 /// A simulated system whose faults can be switched.
 trait Switchable: Send + Sync + 'static {
@@ -29,6 +29,15 @@ impl Switchable for BokbasenState {
 }
 
 impl Switchable for AlmaState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
+impl Switchable for FsState {
     fn set(&self, faults: Faults) {
         self.set_faults(faults);
     }
@@ -70,6 +79,17 @@ pub(crate) fn alma_routes() -> Router<Arc<AlmaState>> {
         )
         .route("/_sandbox/state", get(alma_state))
         .route("/_sandbox/books", post(add_book))
+}
+
+/// Admin routes of the FS server.
+pub(crate) fn fs_routes() -> Router<Arc<FsState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<FsState>).get(get_faults::<FsState>),
+        )
+        .route("/_sandbox/state", get(fs_state))
+        .route("/_sandbox/klager", post(append_appeal))
 }
 
 async fn bokbasen_state(State(state): State<Arc<BokbasenState>>) -> Json<Value> {
@@ -150,4 +170,50 @@ struct Book {
 async fn add_book(State(state): State<Arc<AlmaState>>, Json(book): Json<Book>) -> StatusCode {
     state.add_book(&book.isbn);
     StatusCode::NO_CONTENT
+}
+
+async fn fs_state(State(state): State<Arc<FsState>>) -> Json<Value> {
+    let institutions = state.institutions();
+    let appeals: usize = institutions
+        .iter()
+        .map(|i| state.appeals(&i.institusjonsnr).len())
+        .sum();
+    let explanation_requests: usize = institutions
+        .iter()
+        .map(|i| state.explanation_requests(&i.institusjonsnr).len())
+        .sum();
+    Json(json!({
+        "request_count": state.request_count(),
+        "institutions": institutions,
+        "appeals": appeals,
+        "explanation_requests": explanation_requests,
+        "registered_explanations": state.registered_explanations().len(),
+        "registered_decisions": state.registered_decisions().len(),
+        "duplicate_registrations": state.duplicate_registrations(),
+        "faults": state.faults(),
+    }))
+}
+
+/// `POST /_sandbox/klager`: appends an appeal change (FS field names; an
+/// absent `endretDato` means now) and returns it as stored.
+async fn append_appeal(
+    State(state): State<Arc<FsState>>,
+    Json(appeal): Json<FsAppeal>,
+) -> Response {
+    let problem = if appeal.assessment_id.is_empty()
+        || appeal.candidate_number.is_empty()
+        || appeal.institution.is_empty()
+    {
+        Some("vurdId, kandidatnr and institusjonsnr must be non-empty".to_owned())
+    } else if !state.knows_institution(&appeal.institution) {
+        Some(format!("unknown institusjonsnr {}", appeal.institution))
+    } else if !appeal.changed_at.is_empty() && !crate::fs::is_timestamp(&appeal.changed_at) {
+        Some("endretDato must be yyyy-MM-ddTHH:mm:ss".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
+        None => Json(state.append_appeal(appeal)).into_response(),
+    }
 }

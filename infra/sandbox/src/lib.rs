@@ -1,9 +1,11 @@
-//! The sandbox: real HTTP servers on 127.0.0.1 that play Bokbasen and Alma,
-//! with seeded data, switchable faults and state that tests can inspect.
+//! The sandbox: real HTTP servers on 127.0.0.1 that play Bokbasen, Alma and
+//! FS (the student system's DigEks exam API), with seeded data, switchable
+//! faults and state that tests can inspect.
 //!
 //! Start it in-process with [`Sandbox::start`] and point clients at
-//! [`Sandbox::bokbasen_url`] and [`Sandbox::alma_url`]; inspect and steer it
-//! through [`Sandbox::bokbasen`] and [`Sandbox::alma`]. The `flyt-sandbox`
+//! [`Sandbox::bokbasen_url`], [`Sandbox::alma_url`] and [`Sandbox::fs_url`];
+//! inspect and steer it through [`Sandbox::bokbasen`], [`Sandbox::alma`] and
+//! [`Sandbox::fs`]. The `flyt-sandbox`
 //! binary runs the same servers as a separate process, steered over
 //! `/_sandbox/*` HTTP routes instead.
 
@@ -12,6 +14,7 @@ mod alma;
 mod bokbasen;
 mod catalog;
 mod faults;
+mod fs;
 mod isbn;
 
 use std::net::Ipv4Addr;
@@ -23,6 +26,10 @@ use tokio::task::JoinHandle;
 pub use alma::{AlmaRecord, AlmaState};
 pub use bokbasen::{BokbasenState, ExportItem, Report};
 pub use faults::Faults;
+pub use fs::{
+    AppealStatus, Decision, FsAppeal, FsExplanationRequest, FsInstitution, FsState,
+    RegisteredDecision, RegisteredExplanation,
+};
 
 /// What to seed and which credentials the simulated systems accept.
 #[derive(Clone, Debug)]
@@ -41,6 +48,17 @@ pub struct SandboxOptions {
     pub alma_api_key: String,
     /// Alma requests allowed per wall-clock second before 429.
     pub alma_per_second_limit: u32,
+    /// User name FS accepts in HTTP Basic auth.
+    pub fs_username: String,
+    /// Password FS accepts in HTTP Basic auth.
+    pub fs_password: String,
+    /// Institutions FS serves, each with the exam system it uses.
+    pub institutions: Vec<FsInstitution>,
+    /// Seeded appeals per institution; about a tenth of them are also
+    /// withdrawn later, which adds one change each.
+    pub appeals_per_institution: usize,
+    /// Seeded explanation requests per institution.
+    pub explanations_per_institution: usize,
 }
 
 impl Default for SandboxOptions {
@@ -53,11 +71,19 @@ impl Default for SandboxOptions {
             bokbasen_client_secret: "local-secret".to_owned(),
             alma_api_key: "local-alma-key".to_owned(),
             alma_per_second_limit: 500,
+            fs_username: "flyt-local".to_owned(),
+            fs_password: "local-fs-password".to_owned(),
+            institutions: vec![
+                FsInstitution::new("185", "INSPERA"),
+                FsInstitution::new("194", "WISEFLOW"),
+            ],
+            appeals_per_institution: 120,
+            explanations_per_institution: 110,
         }
     }
 }
 
-/// Both simulated systems, serving until the sandbox is dropped.
+/// The simulated systems, serving until the sandbox is dropped.
 pub struct Sandbox {
     /// Base URL of the Bokbasen server, e.g. `http://127.0.0.1:41234`.
     pub bokbasen_url: String,
@@ -67,25 +93,42 @@ pub struct Sandbox {
     pub bokbasen: Arc<BokbasenState>,
     /// Alma's state, for inspection and steering.
     pub alma: Arc<AlmaState>,
+    /// Base URL of the FS server.
+    pub fs_url: String,
+    /// FS's state, for inspection and steering.
+    pub fs: Arc<FsState>,
     servers: Vec<JoinHandle<()>>,
 }
 
 impl Sandbox {
-    /// Starts both systems on free ports of 127.0.0.1.
+    /// Starts every system on free ports of 127.0.0.1.
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
-        Self::start_on(options, 0, 0).await
+        Self::start_on_ports(options, 0, 0, 0).await
     }
 
-    /// Starts both systems on the given ports of 127.0.0.1 (0 picks a free one).
+    /// Starts Bokbasen and Alma on the given ports of 127.0.0.1 (0 picks a
+    /// free one) and FS on a free port.
     pub async fn start_on(
         options: SandboxOptions,
         bokbasen_port: u16,
         alma_port: u16,
     ) -> std::io::Result<Sandbox> {
+        Self::start_on_ports(options, bokbasen_port, alma_port, 0).await
+    }
+
+    /// Starts every system on the given ports of 127.0.0.1 (0 picks a free one).
+    pub async fn start_on_ports(
+        options: SandboxOptions,
+        bokbasen_port: u16,
+        alma_port: u16,
+        fs_port: u16,
+    ) -> std::io::Result<Sandbox> {
         let bokbasen_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, bokbasen_port)).await?;
         let alma_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, alma_port)).await?;
+        let fs_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, fs_port)).await?;
         let bokbasen_url = format!("http://{}", bokbasen_listener.local_addr()?);
         let alma_url = format!("http://{}", alma_listener.local_addr()?);
+        let fs_url = format!("http://{}", fs_listener.local_addr()?);
 
         let catalog = Arc::new(catalog::Catalog::default());
         let bokbasen = Arc::new(BokbasenState::new(
@@ -95,6 +138,7 @@ impl Sandbox {
             chrono::Utc::now(),
         ));
         let alma = Arc::new(AlmaState::new(&options, catalog));
+        let fs = Arc::new(FsState::new(&options, chrono::Utc::now()));
 
         let servers = vec![
             serve(
@@ -103,20 +147,23 @@ impl Sandbox {
                 bokbasen::router(bokbasen.clone()),
             ),
             serve("alma", alma_listener, alma::router(alma.clone())),
+            serve("fs", fs_listener, fs::router(fs.clone())),
         ];
-        tracing::info!(%bokbasen_url, %alma_url, "sandbox started");
+        tracing::info!(%bokbasen_url, %alma_url, %fs_url, "sandbox started");
         Ok(Sandbox {
             bokbasen_url,
             alma_url,
             bokbasen,
             alma,
+            fs_url,
+            fs,
             servers,
         })
     }
 }
 
 impl Drop for Sandbox {
-    /// Stops both servers so tests do not leak listeners.
+    /// Stops every server so tests do not leak listeners.
     fn drop(&mut self) {
         for server in &self.servers {
             server.abort();

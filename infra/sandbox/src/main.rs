@@ -1,8 +1,8 @@
 //! Runs the sandbox as its own process.
 //!
-//! `flyt-sandbox [--bokbasen-port N] [--alma-port N] [--objects N]
-//! [--descriptions N] [--seed N] [--alma-per-second-limit N]`
-//! prints one JSON line with both base URLs, then serves until SIGTERM or
+//! `flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N]
+//! [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]`
+//! prints one JSON line with every base URL, then serves until SIGTERM or
 //! ctrl-c.
 
 use std::io::Write;
@@ -10,14 +10,15 @@ use std::process::ExitCode;
 
 use flyt_sandbox::{Sandbox, SandboxOptions};
 
-const USAGE: &str = "usage: flyt-sandbox [--bokbasen-port N] [--alma-port N] [--objects N] \
-                     [--descriptions N] [--seed N] [--alma-per-second-limit N]";
+const USAGE: &str = "usage: flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] \
+                     [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]";
 
 /// Command-line settings.
 struct Args {
     options: SandboxOptions,
     bokbasen_port: u16,
     alma_port: u16,
+    fs_port: u16,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -25,6 +26,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         options: SandboxOptions::default(),
         bokbasen_port: 0,
         alma_port: 0,
+        fs_port: 0,
     };
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -37,6 +39,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--bokbasen-port" => parsed.bokbasen_port = value.parse().map_err(invalid)?,
             "--alma-port" => parsed.alma_port = value.parse().map_err(invalid)?,
+            "--fs-port" => parsed.fs_port = value.parse().map_err(invalid)?,
             "--objects" => parsed.options.objects = value.parse().map_err(invalid)?,
             "--descriptions" => parsed.options.descriptions = value.parse().map_err(invalid)?,
             "--seed" => parsed.options.seed = value.parse().map_err(invalid)?,
@@ -77,7 +80,14 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = shutdown_signal();
-    let sandbox = match Sandbox::start_on(args.options, args.bokbasen_port, args.alma_port).await {
+    let started = Sandbox::start_on_ports(
+        args.options,
+        args.bokbasen_port,
+        args.alma_port,
+        args.fs_port,
+    )
+    .await;
+    let sandbox = match started {
         Ok(sandbox) => sandbox,
         Err(error) => {
             eprintln!("flyt-sandbox: cannot start: {error}");
@@ -87,6 +97,7 @@ async fn main() -> ExitCode {
     let line = serde_json::json!({
         "bokbasen_url": sandbox.bokbasen_url,
         "alma_url": sandbox.alma_url,
+        "fs_url": sandbox.fs_url,
     });
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{line}")

@@ -3,6 +3,7 @@
 mod alma;
 mod bokbasen;
 mod faults;
+mod fs;
 mod process;
 
 use chrono::Utc;

@@ -1,4 +1,4 @@
-//! The `flyt-sandbox` binary: one JSON line with both URLs, then it serves.
+//! The `flyt-sandbox` binary: one JSON line with every URL, then it serves.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,6 +10,8 @@ async fn the_binary_prints_its_urls_and_serves() {
             "--bokbasen-port",
             "0",
             "--alma-port",
+            "0",
+            "--fs-port",
             "0",
             "--objects",
             "10",
@@ -41,6 +43,13 @@ async fn the_binary_prints_its_urls_and_serves() {
     .await
     .unwrap();
     assert_eq!(alma.status(), 200);
+    let fs = reqwest::get(format!(
+        "{}/_sandbox/state",
+        urls["fs_url"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(fs.status(), 200);
     child.kill().expect("kill");
     child.wait().expect("wait");
 }

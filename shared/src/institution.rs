@@ -1,0 +1,315 @@
+//! Institution configuration: which universities Flyt works for, with which exam system, and which
+//! flows are switched on. Read from DynamoDB by every step of the appeals and explanations flow;
+//! each entry is checked on its own, so one institution's mistake never stops the others.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dynamo::{Item, ItemExt};
+use crate::error::{aws_error, Error, Result};
+
+/// The exam systems Flyt talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ExamSystem {
+    /// Inspera Assessment (pushes webhooks).
+    Inspera,
+    /// WISEflow (polled).
+    Wiseflow,
+}
+
+impl ExamSystem {
+    /// The name FS uses in its paths (`/eksamen/klager/{examSystem}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExamSystem::Inspera => "INSPERA",
+            ExamSystem::Wiseflow => "WISEFLOW",
+        }
+    }
+
+    fn parse(value: &str) -> Option<ExamSystem> {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "INSPERA" => Some(ExamSystem::Inspera),
+            "WISEFLOW" => Some(ExamSystem::Wiseflow),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ExamSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A checked institution entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Institution {
+    /// Flyt's id of the institution (the table key).
+    pub org_id: String,
+    /// Short name, e.g. `uio`.
+    pub org_short_name: String,
+    /// FS's institution number, e.g. `185`.
+    pub institusjonsnr: String,
+    /// Its exam system.
+    pub exam_system: ExamSystem,
+    /// The exam system's instance: the Inspera tenant or the WISEflow licence.
+    pub exam_system_instance: String,
+    /// The FS environment: `prod` or `test`.
+    pub fs_environment: String,
+    /// Whether appeals (klager) are forwarded.
+    pub klage: bool,
+    /// Whether explanation requests (begrunnelser) are forwarded.
+    pub begrunnelse: bool,
+    /// WISEflow only: make the justification visible to the candidate once registered.
+    pub show_justification: bool,
+}
+
+/// An institution entry as stored; every field optional so that a missing one can be named.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionEntry {
+    /// See [`Institution::org_id`].
+    pub org_id: String,
+    /// See [`Institution::org_short_name`].
+    pub org_short_name: Option<String>,
+    /// See [`Institution::institusjonsnr`].
+    pub institusjonsnr: Option<String>,
+    /// `INSPERA` or `WISEFLOW`.
+    pub exam_system: Option<String>,
+    /// See [`Institution::exam_system_instance`].
+    pub exam_system_instance: Option<String>,
+    /// See [`Institution::fs_environment`].
+    pub fs_environment: Option<String>,
+    /// Switched on; inactive entries are skipped without being checked.
+    pub active: bool,
+    /// See [`Institution::klage`].
+    pub klage: bool,
+    /// See [`Institution::begrunnelse`].
+    pub begrunnelse: bool,
+    /// See [`Institution::show_justification`].
+    pub show_justification: bool,
+}
+
+impl InstitutionEntry {
+    /// Checks the entry. Every problem is a Configuration error naming the institution and the
+    /// field, and saying what to put there.
+    pub fn check(&self) -> Result<Institution> {
+        let org = if self.org_id.trim().is_empty() {
+            "(no org_id)"
+        } else {
+            self.org_id.trim()
+        };
+        let required = |field: &str, value: &Option<String>, expected: &str| -> Result<String> {
+            match value.as_deref().map(str::trim) {
+                Some(v) if !v.is_empty() => Ok(v.to_owned()),
+                _ => Err(Error::configuration(format!(
+                    "institution {org}: {field} is missing: set it to {expected}"
+                ))),
+            }
+        };
+        let institusjonsnr = required(
+            "institusjonsnr",
+            &self.institusjonsnr,
+            "FS's institution number, e.g. 185",
+        )?;
+        if !institusjonsnr.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::configuration(format!(
+                "institution {org}: institusjonsnr {institusjonsnr:?} is not a number"
+            )));
+        }
+        let exam_system_name = required("exam_system", &self.exam_system, "INSPERA or WISEFLOW")?;
+        let exam_system = ExamSystem::parse(&exam_system_name).ok_or_else(|| {
+            Error::configuration(format!(
+                "institution {org}: exam_system {exam_system_name:?} is not INSPERA or WISEFLOW"
+            ))
+        })?;
+        let fs_environment = required("fs_environment", &self.fs_environment, "prod or test")?;
+        if !matches!(fs_environment.as_str(), "prod" | "test") {
+            return Err(Error::configuration(format!(
+                "institution {org}: fs_environment {fs_environment:?} is not prod or test"
+            )));
+        }
+        if !self.klage && !self.begrunnelse {
+            return Err(Error::configuration(format!(
+                "institution {org}: active but neither klage nor begrunnelse is switched on: switch one on, or set active to false"
+            )));
+        }
+        Ok(Institution {
+            org_id: org.to_owned(),
+            org_short_name: required(
+                "org_short_name",
+                &self.org_short_name,
+                "the short name, e.g. uio",
+            )?,
+            institusjonsnr,
+            exam_system,
+            exam_system_instance: required(
+                "exam_system_instance",
+                &self.exam_system_instance,
+                "the Inspera tenant or WISEflow licence the institution uses",
+            )?,
+            fs_environment,
+            klage: self.klage,
+            begrunnelse: self.begrunnelse,
+            show_justification: self.show_justification,
+        })
+    }
+}
+
+/// Reads institution entries from the configuration table (partition key `pk` = `institution#<org_id>`).
+#[derive(Clone, Debug)]
+pub struct InstitutionStore {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+const PREFIX: &str = "institution#";
+
+impl InstitutionStore {
+    /// A store over `table`.
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        InstitutionStore {
+            dynamodb,
+            table: table.into(),
+        }
+    }
+
+    /// Writes an entry (used to seed and by operators' tooling).
+    pub async fn put(&self, entry: &InstitutionEntry) -> Result<()> {
+        let mut item = Item::new();
+        item.insert(
+            "pk".into(),
+            crate::dynamo::s(format!("{PREFIX}{}", entry.org_id)),
+        );
+        item.insert(
+            "entry".into(),
+            crate::dynamo::s(serde_json::to_string(entry).expect("an entry serialises")),
+        );
+        self.dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("DynamoDB", "PutItem", e)
+                    .context(format_args!("writing institution {}", entry.org_id))
+            })?;
+        Ok(())
+    }
+
+    /// Every active institution, each checked on its own: an entry with a mistake comes back as
+    /// its Configuration error, the others as institutions.
+    pub async fn active(&self) -> Result<Vec<Result<Institution>>> {
+        let items: Vec<Item> = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", crate::dynamo::s(PREFIX))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| aws_error("DynamoDB", "Scan", e).context("reading institutions"))?;
+        let mut institutions = Vec::new();
+        for item in items {
+            let key = item.string("pk").unwrap_or_default();
+            let entry: InstitutionEntry =
+                match serde_json::from_str(&item.string("entry").unwrap_or_default()) {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        institutions.push(Err(Error::configuration(format!(
+                            "{key}: the entry is not valid JSON: {e}"
+                        ))));
+                        continue;
+                    }
+                };
+            if entry.active {
+                institutions.push(entry.check());
+            }
+        }
+        Ok(institutions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Category;
+
+    fn entry() -> InstitutionEntry {
+        InstitutionEntry {
+            org_id: "uio".into(),
+            org_short_name: Some("uio".into()),
+            institusjonsnr: Some("185".into()),
+            exam_system: Some("inspera".into()),
+            exam_system_instance: Some("uio-test".into()),
+            fs_environment: Some("test".into()),
+            active: true,
+            klage: true,
+            begrunnelse: true,
+            show_justification: false,
+        }
+    }
+
+    #[test]
+    fn a_complete_entry_checks() {
+        let institution = entry().check().unwrap();
+        assert_eq!(institution.exam_system, ExamSystem::Inspera);
+        assert_eq!(institution.institusjonsnr, "185");
+    }
+
+    #[test]
+    fn a_missing_instance_names_the_institution_and_the_field() {
+        let error = InstitutionEntry {
+            exam_system_instance: None,
+            ..entry()
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(error.category(), Category::Configuration);
+        assert!(
+            error
+                .message()
+                .starts_with("institution uio: exam_system_instance is missing"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn inconsistent_entries_are_refused() {
+        let unknown_system = InstitutionEntry {
+            exam_system: Some("moodle".into()),
+            ..entry()
+        };
+        assert!(unknown_system
+            .check()
+            .unwrap_err()
+            .message()
+            .contains("\"moodle\" is not INSPERA or WISEFLOW"));
+        let nothing_on = InstitutionEntry {
+            klage: false,
+            begrunnelse: false,
+            ..entry()
+        };
+        assert!(nothing_on
+            .check()
+            .unwrap_err()
+            .message()
+            .contains("neither klage nor begrunnelse"));
+        let bad_number = InstitutionEntry {
+            institusjonsnr: Some("18x".into()),
+            ..entry()
+        };
+        assert!(bad_number
+            .check()
+            .unwrap_err()
+            .message()
+            .contains("is not a number"));
+    }
+}
