@@ -50,9 +50,9 @@ pub async fn print_report(local: &Local, stats: &DrainStats) -> Result<(), Strin
         stats.failed
     );
     println!(
-        "{:<14} {}  status",
+        "{:<14}{}  status",
         "report",
-        COUNTERS.map(|c| format!("{c:>15}")).join("")
+        COUNTERS.map(|c| format!("{c:>16}")).join("")
     );
     for report in flyt::bokbasen::Report::ALL {
         let list = executions
@@ -68,7 +68,7 @@ pub async fn print_report(local: &Local, stats: &DrainStats) -> Result<(), Strin
             continue;
         };
         let counts = COUNTERS
-            .map(|c| format!("{:>15}", execution.count(c)))
+            .map(|c| format!("{:>16}", execution.count(c)))
             .join("");
         let status = execution.status();
         let colour = match status {
