@@ -28,7 +28,7 @@ pub const ATTR_EXECUTION_ID: &str = "flyt-execution-id";
 
 /// After this many throttling deferrals a message is failed normally, so it cannot circulate forever.
 const MAX_DEFERRALS: u32 = 50;
-/// SQS allows at most 256 characters… of nothing in particular, but a reason should stay readable.
+/// A parked message's reason is cut to this length: readable in the console, well within SQS's limits.
 const MAX_REASON_CHARS: usize = 1000;
 
 /// One received message with its parsed body.

@@ -138,13 +138,14 @@ impl Forwarder {
                 }
             }
         }
-        let results = each(claimed, self.config.concurrency, |claim| {
-            self.forward_claimed(claim)
+        let items: Vec<ForwardItem> = claimed.iter().map(|(work, _)| work.item.clone()).collect();
+        // `each` turns a panic into that item's Technical error: the others are unaffected.
+        let results = each(items, self.config.concurrency, |item| {
+            self.forward_within_lease(item)
         })
         .await;
         let mut applied = Vec::new();
-        for result in results {
-            let (work, token, result) = result.expect("forwarding errors are carried inside");
+        for ((work, token), result) in claimed.into_iter().zip(results) {
             match result {
                 Ok(update) => {
                     let counter = match update {
@@ -195,33 +196,20 @@ impl Forwarder {
         outcomes
     }
 
-    /// Forwards a claimed item, keeping the claim's token with the result.
-    async fn forward_claimed(
-        &self,
-        claim: (Work, String),
-    ) -> Result<(Work, String, Result<UpdateResult>)> {
-        let span = tracing::info_span!(
-            "item",
-            correlation_id = %claim.0.item.execution_id,
-            item = %claim.0.item.label()
-        );
-        // The work must end well inside the claim's lease, or a newer version could claim the item
-        // and be overtaken by this older one still in flight.
+    /// Forwards a claimed item, giving up at half the claim's lease: the work must end well inside
+    /// the lease, or a newer version could claim the item and be overtaken by this older one.
+    async fn forward_within_lease(&self, item: ForwardItem) -> Result<UpdateResult> {
+        let span =
+            tracing::info_span!("item", correlation_id = %item.execution_id, item = %item.label());
         let deadline = self.config.claim_lease / 2;
-        let result = match tokio::time::timeout(
-            deadline,
-            self.forward(&claim.0.item).instrument(span),
-        )
-        .await
-        {
+        match tokio::time::timeout(deadline, self.forward(&item).instrument(span)).await {
             Ok(result) => result,
             Err(_) => Err(Error::external(format!(
                 "{}: not done within {}s (half the claim lease); abandoned, will be retried",
-                claim.0.item.label(),
+                item.label(),
                 deadline.as_secs()
             ))),
-        };
-        Ok((claim.0, claim.1, result))
+        }
     }
 
     /// Fetches what is needed and applies one item in Alma.
