@@ -11,5 +11,7 @@ echo "== template lint"
 bash infra/scripts/lint-template.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo build --bins (the Lambda binaries the runtime test starts)"
+cargo build --workspace --bins --quiet
 echo "== cargo test"
 PATH="$root/.venv/bin:$PATH" cargo test --workspace --no-fail-fast "$@"
