@@ -223,7 +223,6 @@ impl BatchProcessor {
                 }
             }
         }
-        counts.retried = failures.len();
         let parked = self
             .send_aside(&self.settings.dead_letter_queue_url, to_park, &mut failures)
             .await;

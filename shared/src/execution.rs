@@ -269,10 +269,8 @@ impl ExecutionStore {
             .into_paginator()
             .items()
             .send()
-            .collect::<Vec<_>>()
+            .try_collect()
             .await
-            .into_iter()
-            .collect::<std::result::Result<_, _>>()
             .map_err(|e| aws_error("DynamoDB", "Query", e))?;
         Ok(items.iter().map(line_from).collect())
     }

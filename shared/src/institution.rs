@@ -211,10 +211,8 @@ impl InstitutionStore {
             .into_paginator()
             .items()
             .send()
-            .collect::<Vec<_>>()
+            .try_collect()
             .await
-            .into_iter()
-            .collect::<std::result::Result<_, _>>()
             .map_err(|e| aws_error("DynamoDB", "Scan", e).context("reading institutions"))?;
         let mut institutions = Vec::new();
         for item in items {

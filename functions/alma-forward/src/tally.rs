@@ -37,7 +37,7 @@ impl Tally {
     /// and delayed ones only a counter (a retry that later succeeds is not a failure).
     pub fn outcome(&mut self, execution_id: &str, label: &str, outcome: &Outcome) {
         match outcome {
-            Outcome::Done => self.count(execution_id, "applied"),
+            Outcome::Done => {}
             Outcome::Retry(_) => self.count(execution_id, "retried"),
             Outcome::Defer(..) => self.count(execution_id, "deferred"),
             Outcome::Park(error) => {
