@@ -134,6 +134,28 @@ pub fn version(page_sequence: u64, index: usize) -> u64 {
     page_sequence * VERSIONS_PER_PAGE + index as u64
 }
 
+impl crate::apply::Applicable for ForwardItem {
+    fn key(&self) -> String {
+        ForwardItem::key(self)
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn execution_id(&self) -> &str {
+        &self.execution_id
+    }
+
+    fn label(&self) -> String {
+        ForwardItem::label(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        ForwardItem::validate(self)
+    }
+}
+
 impl ForwardItem {
     /// The ordering key: one book's one kind of content of one type.
     pub fn key(&self) -> String {

@@ -24,6 +24,8 @@ pub trait ItemExt {
     fn string(&self, name: &str) -> Option<String>;
     /// A number attribute parsed as `T`.
     fn number<T: FromStr>(&self, name: &str) -> Option<T>;
+    /// A string-set attribute.
+    fn string_set(&self, name: &str) -> Option<Vec<String>>;
 }
 
 impl ItemExt for Item {
@@ -35,5 +37,9 @@ impl ItemExt for Item {
         self.get(name)
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok())
+    }
+
+    fn string_set(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).and_then(|v| v.as_ss().ok()).cloned()
     }
 }

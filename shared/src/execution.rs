@@ -173,6 +173,44 @@ impl ExecutionStore {
         Ok(id)
     }
 
+    /// The execution of `interface` for today (UTC), started on first use: real-time interfaces
+    /// (webhooks) account their calls to one execution per day.
+    pub async fn daily(&self, interface: &str) -> Result<String> {
+        let now = now_ms();
+        let day = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
+            .unwrap_or_default()
+            .format("%Y%m%d");
+        let id = format!("{interface}-{day}");
+        let result = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(exec_pk(&id)))
+            .item("sk", s("HEAD"))
+            .item("interface", s(interface))
+            .item("trigger", s("daily"))
+            .item("started_at", n(now))
+            .item("errors", n(0))
+            .item("expires_at", n(expiry_s(now)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(execution_id = %id, interface, "daily execution started");
+                Ok(id)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(id)
+            }
+            Err(e) => Err(aws_error("DynamoDB", "PutItem", e)
+                .context(format_args!("starting today's execution of {interface}"))),
+        }
+    }
+
     /// Adds to counters and appends lines in as few requests as possible: one update for the
     /// counters (and the error count), one batch write per 25 lines. Lines are also logged.
     pub async fn record(&self, id: &str, counts: &[(&str, u64)], lines: &[LogLine]) -> Result<()> {

@@ -199,9 +199,9 @@ impl InstitutionStore {
         Ok(())
     }
 
-    /// Every active institution, each checked on its own: an entry with a mistake comes back as
-    /// its Configuration error, the others as institutions.
-    pub async fn active(&self) -> Result<Vec<Result<Institution>>> {
+    /// Every active institution by org id, each checked on its own: an entry with a mistake comes
+    /// back as its Configuration error, the others as institutions.
+    pub async fn active(&self) -> Result<Vec<(String, Result<Institution>)>> {
         let items: Vec<Item> = self
             .dynamodb
             .scan()
@@ -217,22 +217,120 @@ impl InstitutionStore {
         let mut institutions = Vec::new();
         for item in items {
             let key = item.string("pk").unwrap_or_default();
-            let entry: InstitutionEntry =
-                match serde_json::from_str(&item.string("entry").unwrap_or_default()) {
-                    Ok(entry) => entry,
-                    Err(e) => {
-                        institutions.push(Err(Error::configuration(format!(
-                            "{key}: the entry is not valid JSON: {e}"
-                        ))));
-                        continue;
-                    }
-                };
-            if entry.active {
-                institutions.push(entry.check());
+            let org_id = key.trim_start_matches(PREFIX).to_owned();
+            match entry_of(&key, &item) {
+                Ok(entry) if entry.active => institutions.push((org_id, entry.check())),
+                Ok(_) => {}
+                Err(error) => institutions.push((org_id, Err(error))),
             }
         }
+        institutions.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(institutions)
     }
+
+    /// One institution, checked. Missing or switched off is a Configuration error naming it.
+    pub async fn get(&self, org_id: &str) -> Result<Institution> {
+        let key = format!("{PREFIX}{org_id}");
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", crate::dynamo::s(&key))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("DynamoDB", "GetItem", e)
+                    .context(format_args!("reading institution {org_id}"))
+            })?;
+        let item = output.item.ok_or_else(|| {
+            Error::configuration(format!(
+                "institution {org_id}: no configuration entry ({key} in the configuration table): add one"
+            ))
+        })?;
+        let entry = entry_of(&key, &item)?;
+        if !entry.active {
+            return Err(Error::configuration(format!(
+                "institution {org_id}: switched off (active is false); switch it on to process its cases"
+            )));
+        }
+        entry.check()
+    }
+}
+
+/// Institutions read through a short-lived cache: a batch of cases of one institution reads its
+/// entry once, and a change to the table takes effect within `ttl`.
+#[derive(Debug)]
+pub struct InstitutionCache {
+    store: InstitutionStore,
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Institution)>>,
+}
+
+impl InstitutionCache {
+    /// A cache over `store`.
+    pub fn new(store: InstitutionStore, ttl: std::time::Duration) -> Self {
+        InstitutionCache {
+            store,
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    /// One institution, checked (see [`InstitutionStore::get`]).
+    pub async fn get(&self, org_id: &str) -> Result<Institution> {
+        if let Some((at, institution)) = self.lock().get(org_id) {
+            if at.elapsed() < self.ttl {
+                return Ok(institution.clone());
+            }
+        }
+        let institution = self.store.get(org_id).await?;
+        self.lock().insert(
+            org_id.to_owned(),
+            (std::time::Instant::now(), institution.clone()),
+        );
+        Ok(institution)
+    }
+
+    /// The active institution that uses exam-system instance `instance` (webhooks name the
+    /// instance). None, or more than one, is a Configuration error.
+    pub async fn by_instance(
+        &self,
+        exam_system: ExamSystem,
+        instance: &str,
+    ) -> Result<Institution> {
+        let mut matching: Vec<Institution> = self
+            .store
+            .active()
+            .await?
+            .into_iter()
+            .filter_map(|(_, institution)| institution.ok())
+            .filter(|i| i.exam_system == exam_system && i.exam_system_instance == instance)
+            .collect();
+        match matching.len() {
+            1 => Ok(matching.remove(0)),
+            0 => Err(Error::configuration(format!(
+                "no active institution uses {exam_system} instance {instance:?}: set exam_system_instance on its configuration entry"
+            ))),
+            _ => Err(Error::configuration(format!(
+                "{} institutions use {exam_system} instance {instance:?}: each instance belongs to one institution",
+                matching.len()
+            ))),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, (std::time::Instant, Institution)>,
+    > {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn entry_of(key: &str, item: &Item) -> Result<InstitutionEntry> {
+    serde_json::from_str(&item.string("entry").unwrap_or_default())
+        .map_err(|e| Error::configuration(format!("{key}: the entry is not valid JSON: {e}")))
 }
 
 #[cfg(test)]

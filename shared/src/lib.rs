@@ -4,18 +4,24 @@
 //! - [`aws`]: SDK clients built once; [`aws::RequestCounter`] for benchmarks.
 //! - [`error`]: the one error type and its five categories.
 //! - [`retry`]: the one retry policy. [`http`]: the one HTTP client builder.
-//! - [`batch`]: SQS partial-batch processing, parking and deferral. [`sender`]: batched sending.
-//! - [`cursor`], [`ordering`]: state in DynamoDB with conditional writes.
+//! - [`batch`]: SQS partial-batch processing, parking and deferral. [`apply`]: the claim → apply →
+//!   complete pipeline of consuming functions. [`sender`]: batched sending.
+//! - [`cursor`], [`ordering`], [`open_explanations`]: state in DynamoDB with conditional writes.
 //! - [`execution`]: executions and their categorised log lines.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
-//! - [`clients`]: the external systems. [`bokbasen`], [`alma`]: pure domain types and mappings.
+//! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
+//! - [`clients`]: the external systems; [`connections`]: their addresses and credentials per
+//!   institution. [`bokbasen`], [`alma`], [`appeals`], [`institution`]: pure domain types and mappings.
 
 pub mod alma;
+pub mod appeals;
+pub mod apply;
 pub mod aws;
 pub mod batch;
 pub mod bokbasen;
 pub mod clients;
 pub mod config;
+pub mod connections;
 pub mod cursor;
 pub mod dynamo;
 pub mod error;
@@ -23,11 +29,13 @@ pub mod execution;
 pub mod http;
 pub mod institution;
 pub mod observability;
+pub mod open_explanations;
 pub mod ordering;
 pub mod redrive;
 pub mod retry;
 pub mod secrets;
 pub mod sender;
+pub mod signature;
 pub mod time;
 
 pub use error::{Category, Error, Result};

@@ -39,7 +39,7 @@ pub async fn run(items: usize) -> Result<(), String> {
     let mut local = Local::start_with_sandbox(&emulator.url, options, sandbox).await?;
     local.invoke_on(handler_runtime.runtime.handle().clone());
     let cpu_before = handler_runtime.cpu();
-    local.fire_schedules().await?;
+    local.fire_schedule("BokbasenFetchFunction").await?;
     let stats = local.drain(Duration::from_secs(3600), |_| {}).await?;
     let cpu = handler_runtime.cpu() - cpu_before;
     let delivered = local.sandbox.alma.records().len() as f64;

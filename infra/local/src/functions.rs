@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
@@ -21,12 +22,52 @@ impl Function for bokbasen_fetch::Fetcher {
     }
 }
 
-impl Function for alma_forward::Forwarder {
+/// An SQS-triggered handler: the event is parsed as Lambda's SQS event, the partial-batch
+/// response returned as JSON.
+macro_rules! sqs_function {
+    ($type:ty) => {
+        impl Function for $type {
+            fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+                Box::pin(async move {
+                    let event: SqsEvent = serde_json::from_value(event)
+                        .map_err(|e| flyt::Error::mapping(format!("not an SQS event: {e}")))?;
+                    let response = self.handle(event).await?;
+                    serde_json::to_value(response)
+                        .map_err(|e| flyt::Error::technical(e.to_string()))
+                })
+            }
+        }
+    };
+}
+
+sqs_function!(alma_forward::Forwarder);
+sqs_function!(exam_dispatch::Dispatcher);
+sqs_function!(fs_return::Returner);
+
+impl Function for fs_poll::Poller {
+    fn invoke(&self, _event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(async move {
+            let reports = self.poll_all().await?;
+            serde_json::to_value(reports).map_err(|e| flyt::Error::technical(e.to_string()))
+        })
+    }
+}
+
+impl Function for wiseflow_poll::Poller {
+    fn invoke(&self, _event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(async move {
+            let reports = self.poll_all().await?;
+            serde_json::to_value(reports).map_err(|e| flyt::Error::technical(e.to_string()))
+        })
+    }
+}
+
+impl Function for inspera_webhook::Receiver {
     fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
-            let event: SqsEvent = serde_json::from_value(event)
-                .map_err(|e| flyt::Error::mapping(format!("not an SQS event: {e}")))?;
-            let response = self.handle(event).await?;
+            let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
+                .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;
+            let response = self.handle(request).await;
             serde_json::to_value(response).map_err(|e| flyt::Error::technical(e.to_string()))
         })
     }
@@ -46,6 +87,31 @@ pub async fn build(
         ),
         "alma-forward" => Arc::new(
             alma_forward::Forwarder::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "fs-poll" => Arc::new(
+            fs_poll::Poller::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "exam-dispatch" => Arc::new(
+            exam_dispatch::Dispatcher::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "inspera-webhook" => Arc::new(
+            inspera_webhook::Receiver::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "wiseflow-poll" => Arc::new(
+            wiseflow_poll::Poller::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "fs-return" => Arc::new(
+            fs_return::Returner::from_vars(vars, aws)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

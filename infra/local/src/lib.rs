@@ -6,6 +6,7 @@ pub mod bench;
 pub mod emulator;
 pub mod esm;
 pub mod functions;
+pub mod gateway;
 pub mod platform;
 pub mod report;
 pub mod stack;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flyt::aws::{emulator_config, AwsClients, RequestCounter};
+use flyt::institution::{InstitutionEntry, InstitutionStore};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
 use flyt_sandbox::{Sandbox, SandboxOptions};
@@ -15,6 +16,7 @@ use serde_json::Value;
 use crate::emulator::project_root;
 use crate::esm::Poller;
 use crate::functions::{self, Function};
+use crate::gateway::Gateway;
 use crate::stack::{LocalStack, StackOptions, REGION};
 
 /// How to set the platform up.
@@ -28,6 +30,9 @@ pub struct LocalOptions {
     pub visibility_timeout: Option<i32>,
     /// Environment values that differ locally (applied to every function).
     pub env: BTreeMap<String, String>,
+    /// Institution entries written to the configuration table; `None` derives one per institution
+    /// the sandbox's FS serves ([`sandbox_institutions`]).
+    pub institutions: Option<Vec<InstitutionEntry>>,
 }
 
 impl Default for LocalOptions {
@@ -37,6 +42,7 @@ impl Default for LocalOptions {
             stack_prefix: "flyt-local".to_owned(),
             visibility_timeout: Some(20),
             env: local_env(),
+            institutions: None,
         }
     }
 }
@@ -63,6 +69,91 @@ pub fn local_env() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The secret Inspera signs its webhooks with, locally.
+pub const LOCAL_WEBHOOK_SECRET: &str = "local-inspera-webhook-secret";
+
+/// Flyt's id of an FS institution number: the two sandbox institutions get familiar short names.
+pub fn org_id(institusjonsnr: &str) -> String {
+    match institusjonsnr {
+        "185" => "uio".to_owned(),
+        "194" => "uib".to_owned(),
+        other => format!("org{other}"),
+    }
+}
+
+/// The exam-system instance of an institution, as named in the exam-systems secret.
+pub fn exam_instance(institusjonsnr: &str, exam_system: &str) -> String {
+    format!(
+        "{}-{}",
+        org_id(institusjonsnr),
+        exam_system.to_ascii_lowercase()
+    )
+}
+
+/// One active entry per institution the sandbox's FS serves, both flows switched on, WISEflow
+/// justifications shown once registered, FS's test environment.
+pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
+    options
+        .institutions
+        .iter()
+        .map(|i| {
+            let org = org_id(&i.institusjonsnr);
+            InstitutionEntry {
+                org_id: org.clone(),
+                org_short_name: Some(org),
+                institusjonsnr: Some(i.institusjonsnr.clone()),
+                exam_system: Some(i.exam_system.clone()),
+                exam_system_instance: Some(exam_instance(&i.institusjonsnr, &i.exam_system)),
+                fs_environment: Some("test".to_owned()),
+                active: true,
+                klage: true,
+                begrunnelse: true,
+                show_justification: i.exam_system.eq_ignore_ascii_case("WISEFLOW"),
+            }
+        })
+        .collect()
+}
+
+/// The FS, exam-system and webhook secrets that point every institution at the sandbox.
+fn appeal_secrets(options: &SandboxOptions, sandbox: &Sandbox) -> [(String, String); 3] {
+    let fs = serde_json::json!({
+        "test": {"url": sandbox.fs_url, "username": options.fs_username, "password": options.fs_password},
+        "prod": {"url": sandbox.fs_url, "username": options.fs_username, "password": options.fs_password},
+    });
+    let mut exam_systems = serde_json::Map::new();
+    let mut webhooks = serde_json::Map::new();
+    for institution in &options.institutions {
+        let instance = exam_instance(&institution.institusjonsnr, &institution.exam_system);
+        let entry = if institution.exam_system.eq_ignore_ascii_case("INSPERA") {
+            webhooks.insert(instance.clone(), Value::from(LOCAL_WEBHOOK_SECRET));
+            serde_json::json!({
+                "system": "INSPERA",
+                "url": format!("{}/api", sandbox.inspera_url),
+                "client_id": options.inspera_client_id,
+                "api_key": options.inspera_api_key,
+            })
+        } else {
+            serde_json::json!({
+                "system": "WISEFLOW",
+                "url": format!("{}/v1", sandbox.wiseflow_url),
+                "api_key": options.wiseflow_api_key,
+            })
+        };
+        exam_systems.insert(instance, entry);
+    }
+    [
+        ("FsSecret".to_owned(), fs.to_string()),
+        (
+            "ExamSystemsSecret".to_owned(),
+            Value::Object(exam_systems).to_string(),
+        ),
+        (
+            "InsperaWebhookSecret".to_owned(),
+            Value::Object(webhooks).to_string(),
+        ),
+    ]
+}
+
 /// The running platform.
 pub struct Local {
     /// The emulator's endpoint.
@@ -77,6 +168,8 @@ pub struct Local {
     pub handler_requests: RequestCounter,
     /// AWS requests made by the local event source mappings (Lambda's pollers on AWS).
     pub poller_requests: RequestCounter,
+    /// The local API Gateway in front of the HTTP routes (the webhook receiver).
+    pub gateway: Gateway,
     handler_aws: AwsClients,
     poller_sqs: aws_sdk_sqs::Client,
     functions: BTreeMap<String, Arc<dyn Function>>,
@@ -140,7 +233,10 @@ impl Local {
                     "AlmaSecret".to_owned(),
                     serde_json::json!({"api_key": options.sandbox.alma_api_key}).to_string(),
                 ),
-            ]),
+            ])
+            .into_iter()
+            .chain(appeal_secrets(&options.sandbox, &sandbox))
+            .collect(),
             visibility_timeout: options.visibility_timeout,
         };
         let mut stack = LocalStack::create(
@@ -155,6 +251,27 @@ impl Local {
                 function.vars.set(k, v);
             }
         }
+        let institutions =
+            InstitutionStore::new(aws.dynamodb.clone(), &stack.tables["ConfigTable"]);
+        for entry in options
+            .institutions
+            .clone()
+            .unwrap_or_else(|| sandbox_institutions(&options.sandbox))
+        {
+            institutions.put(&entry).await.map_err(|e| e.to_string())?;
+        }
+        let gateway = Gateway::start()
+            .await
+            .map_err(|e| format!("cannot start the local gateway: {e}"))?;
+        for institution in &options.sandbox.institutions {
+            if institution.exam_system.eq_ignore_ascii_case("INSPERA") {
+                let instance = exam_instance(&institution.institusjonsnr, &institution.exam_system);
+                sandbox.inspera.set_webhook(
+                    format!("{}/webhooks/inspera/{instance}", gateway.url),
+                    LOCAL_WEBHOOK_SECRET,
+                );
+            }
+        }
         let handler_requests = RequestCounter::default();
         let poller_requests = RequestCounter::default();
         let handler_aws = AwsClients::new(&sdk, Some(&handler_requests));
@@ -166,6 +283,7 @@ impl Local {
             aws,
             handler_requests,
             poller_requests,
+            gateway,
             handler_aws,
             poller_sqs,
             functions: BTreeMap::new(),
@@ -183,6 +301,18 @@ impl Local {
                 functions::build(&function.binary, &function.vars, &self.handler_aws).await?;
             self.functions.insert(id.clone(), handler);
         }
+        let routes = self
+            .stack
+            .functions
+            .iter()
+            .flat_map(|(id, function)| {
+                function
+                    .routes
+                    .iter()
+                    .map(|route| (route.clone(), self.functions[id].clone()))
+            })
+            .collect();
+        self.gateway.set_routes(routes);
         Ok(())
     }
 
@@ -193,8 +323,23 @@ impl Local {
 
     /// Fires every schedule once, as EventBridge Scheduler would. Returns each function's answer.
     pub async fn fire_schedules(&self) -> Result<Vec<(String, Value)>, String> {
+        let ids: Vec<String> = self.stack.functions.keys().cloned().collect();
         let mut answers = Vec::new();
-        for (id, function) in &self.stack.functions {
+        for id in ids {
+            answers.extend(self.fire_schedule(&id).await?);
+        }
+        Ok(answers)
+    }
+
+    /// Fires the schedules of one function once.
+    pub async fn fire_schedule(&self, logical_id: &str) -> Result<Vec<(String, Value)>, String> {
+        let mut answers = Vec::new();
+        for (id, function) in self
+            .stack
+            .functions
+            .iter()
+            .filter(|(id, _)| *id == logical_id)
+        {
             for schedule in &function.schedules {
                 let answer = self
                     .invoke(id, schedule.input.clone())

@@ -69,6 +69,15 @@ pub struct Schedule {
     pub input: Value,
 }
 
+/// An HTTP API route of a function (API Gateway payload format 2.0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method, e.g. `POST`.
+    pub method: String,
+    /// The path template, e.g. `/webhooks/inspera/{instance}`.
+    pub path: String,
+}
+
 /// A function of the template.
 #[derive(Clone, Debug)]
 pub struct LocalFunction {
@@ -82,6 +91,8 @@ pub struct LocalFunction {
     pub sqs_sources: Vec<SqsSource>,
     /// Its schedules.
     pub schedules: Vec<Schedule>,
+    /// Its HTTP API routes.
+    pub routes: Vec<Route>,
 }
 
 /// The created stack.
@@ -417,11 +428,24 @@ fn describe_functions(
         }
         let mut sqs_sources = Vec::new();
         let mut schedules = Vec::new();
+        let mut routes = Vec::new();
         for (event_name, event) in resource["Properties"]["Events"]
             .as_object()
             .into_iter()
             .flatten()
         {
+            if event["Type"] == "HttpApi" {
+                // The API itself is played by the local gateway; only the route matters here.
+                let route = &event["Properties"];
+                routes.push(Route {
+                    method: route["Method"]
+                        .as_str()
+                        .unwrap_or("ANY")
+                        .to_ascii_uppercase(),
+                    path: route["Path"].as_str().unwrap_or("/").to_owned(),
+                });
+                continue;
+            }
             let properties = resolve(&event["Properties"], context)?;
             match event["Type"].as_str() {
                 Some("SQS") => {
@@ -466,6 +490,7 @@ fn describe_functions(
                 vars,
                 sqs_sources,
                 schedules,
+                routes,
             },
         );
     }

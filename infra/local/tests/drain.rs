@@ -50,8 +50,8 @@ async fn a_full_drain_applies_every_item_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_schedule_run_twice_is_harmless() {
     let local = platform(300, 200).await;
-    let first = local.fire_schedules().await.unwrap();
-    let second = local.fire_schedules().await.unwrap();
+    let first = local.fire_schedule("BokbasenFetchFunction").await.unwrap();
+    let second = local.fire_schedule("BokbasenFetchFunction").await.unwrap();
     assert!(first[0].1.to_string().contains("\"started\""), "{first:?}");
     assert_eq!(
         second[0].1.to_string().matches("already_running").count(),

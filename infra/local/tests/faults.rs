@@ -23,7 +23,7 @@ async fn faults_and_killed_invocations_still_deliver_exactly_once() {
             down: false,
         },
     );
-    local.fire_schedules().await.unwrap();
+    local.fire_schedule("BokbasenFetchFunction").await.unwrap();
 
     // One drain step runs to the end, so items wait in the Alma queue.
     let fetch = local.poller("BokbasenFetchFunction");

@@ -483,11 +483,11 @@ async fn each_institution_is_checked_on_its_own() {
     for entry in [&good, &no_instance, &inactive] {
         store.put(entry).await.unwrap();
     }
-    let mut active = store.active().await.unwrap();
-    active.sort_by_key(|r| r.is_err());
-    assert_eq!(active.len(), 2, "the inactive entry is skipped");
-    assert_eq!(active[0].as_ref().unwrap().institusjonsnr, "185");
-    let error = active[1].as_ref().unwrap_err();
+    let active = store.active().await.unwrap();
+    let orgs: Vec<&str> = active.iter().map(|(org, _)| org.as_str()).collect();
+    assert_eq!(orgs, ["ntnu", "uio"], "the inactive entry is skipped");
+    assert_eq!(active[1].1.as_ref().unwrap().institusjonsnr, "185");
+    let error = active[0].1.as_ref().unwrap_err();
     assert_eq!(error.category(), flyt::Category::Configuration);
     assert!(
         error
@@ -495,4 +495,13 @@ async fn each_institution_is_checked_on_its_own() {
             .contains("institution ntnu: exam_system_instance is missing"),
         "{error}"
     );
+    assert_eq!(store.get("uio").await.unwrap().institusjonsnr, "185");
+    for (org, expected) in [
+        ("uib", "institution uib: switched off"),
+        ("nmbu", "institution nmbu: no configuration entry"),
+    ] {
+        let error = store.get(org).await.unwrap_err();
+        assert_eq!(error.category(), flyt::Category::Configuration);
+        assert!(error.message().starts_with(expected), "{error}");
+    }
 }

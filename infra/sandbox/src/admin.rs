@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{AlmaState, BokbasenState, Faults, FsAppeal, FsState, Report};
+use crate::{AlmaState, BokbasenState, Faults, FsAppeal, FsState, Report, WiseflowState};
 
 /// A simulated system whose faults can be switched.
 trait Switchable: Send + Sync + 'static {
@@ -38,6 +38,24 @@ impl Switchable for AlmaState {
 }
 
 impl Switchable for FsState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
+impl Switchable for WiseflowState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
+impl Switchable for crate::InsperaState {
     fn set(&self, faults: Faults) {
         self.set_faults(faults);
     }
@@ -90,6 +108,17 @@ pub(crate) fn fs_routes() -> Router<Arc<FsState>> {
         )
         .route("/_sandbox/state", get(fs_state))
         .route("/_sandbox/klager", post(append_appeal))
+}
+
+/// Admin routes of the Inspera server: faults here, graders, webhook and
+/// state in the Inspera module.
+pub(crate) fn inspera_routes() -> Router<Arc<crate::InsperaState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<crate::InsperaState>).get(get_faults::<crate::InsperaState>),
+        )
+        .merge(crate::inspera::admin_routes())
 }
 
 async fn bokbasen_state(State(state): State<Arc<BokbasenState>>) -> Json<Value> {
@@ -216,4 +245,72 @@ async fn append_appeal(
         Some(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
         None => Json(state.append_appeal(appeal)).into_response(),
     }
+}
+
+/// Admin routes of the WISEflow server.
+pub(crate) fn wiseflow_routes() -> Router<Arc<WiseflowState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<WiseflowState>).get(get_faults::<WiseflowState>),
+        )
+        .route("/_sandbox/state", get(wiseflow_state))
+        .route("/_sandbox/reassessment-module", put(reassessment_module))
+        .route("/_sandbox/explanations/advance", post(advance_explanations))
+}
+
+async fn wiseflow_state(State(state): State<Arc<WiseflowState>>) -> Json<Value> {
+    let explanations = state.explanation_requests();
+    let mut by_state = [0usize; crate::EXPLANATION_ACCEPTED as usize + 1];
+    for explanation in &explanations {
+        by_state[usize::from(explanation.state)] += 1;
+    }
+    Json(json!({
+        "request_count": state.request_count(),
+        "flows": state.flows(),
+        "reassessment_module": state.reassessment_module(),
+        "reassessments": state.reassessments().into_values().collect::<Vec<_>>(),
+        "explanation_requests": explanations.len(),
+        "explanation_requests_by_state": by_state,
+        "repeated_explanation_posts": state.repeated_explanation_posts(),
+        "justification_shown": state.justification_shown_count(),
+        "faults": state.faults(),
+    }))
+}
+
+/// Body of `PUT /_sandbox/reassessment-module`.
+#[derive(Deserialize)]
+struct Module {
+    enabled: bool,
+}
+
+/// `PUT /_sandbox/reassessment-module`: licenses or withdraws the module.
+async fn reassessment_module(
+    State(state): State<Arc<WiseflowState>>,
+    Json(body): Json<Module>,
+) -> Json<Value> {
+    state.set_reassessment_module(body.enabled);
+    Json(json!({ "enabled": state.reassessment_module() }))
+}
+
+/// Body of `POST /_sandbox/explanations/advance`.
+#[derive(Deserialize)]
+struct Advance {
+    state: u8,
+}
+
+/// `POST /_sandbox/explanations/advance`: moves every explanation request
+/// below `state` (0–3) up to it and says how many moved.
+async fn advance_explanations(
+    State(state): State<Arc<WiseflowState>>,
+    Json(body): Json<Advance>,
+) -> Response {
+    if body.state > crate::EXPLANATION_ACCEPTED {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "state must be 0, 1, 2 or 3" })),
+        )
+            .into_response();
+    }
+    Json(json!({ "moved": state.advance_explanations(body.state) })).into_response()
 }

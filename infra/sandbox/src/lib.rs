@@ -5,7 +5,10 @@
 //! Start it in-process with [`Sandbox::start`] and point clients at
 //! [`Sandbox::bokbasen_url`], [`Sandbox::alma_url`] and [`Sandbox::fs_url`];
 //! inspect and steer it through [`Sandbox::bokbasen`], [`Sandbox::alma`] and
-//! [`Sandbox::fs`]. The `flyt-sandbox`
+//! [`Sandbox::fs`]. WISEflow ([`Sandbox::wiseflow_url`],
+//! [`Sandbox::wiseflow`]) serves flows derived from FS's exams, and Inspera
+//! ([`Sandbox::inspera_url`], [`Sandbox::inspera`]) tests derived from them,
+//! with signed webhooks. The `flyt-sandbox`
 //! binary runs the same servers as a separate process, steered over
 //! `/_sandbox/*` HTTP routes instead.
 
@@ -15,7 +18,9 @@ mod bokbasen;
 mod catalog;
 mod faults;
 mod fs;
+mod inspera;
 mod isbn;
+mod wiseflow;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -29,6 +34,14 @@ pub use faults::Faults;
 pub use fs::{
     AppealStatus, Decision, FsAppeal, FsExplanationRequest, FsInstitution, FsState,
     RegisteredDecision, RegisteredExplanation,
+};
+pub use inspera::{
+    InsperaAppeal, InsperaAppealStatus, InsperaDecision, InsperaDeliveryOutcome,
+    InsperaExplanation, InsperaExplanationStatus, InsperaOutcome, InsperaRequestCount,
+    InsperaState, InsperaTest, InsperaWebhookDelivery, INSPERA_EXPLANATIONS_OPTION,
+};
+pub use wiseflow::{
+    WiseflowExplanation, WiseflowFlow, WiseflowReassessment, WiseflowState, EXPLANATION_ACCEPTED,
 };
 
 /// What to seed and which credentials the simulated systems accept.
@@ -59,6 +72,20 @@ pub struct SandboxOptions {
     pub appeals_per_institution: usize,
     /// Seeded explanation requests per institution.
     pub explanations_per_institution: usize,
+    /// API key WISEflow accepts (`x-api-key`).
+    pub wiseflow_api_key: String,
+    /// OAuth2 client id WISEflow's token route accepts.
+    pub wiseflow_client_id: String,
+    /// OAuth2 client secret WISEflow's token route accepts.
+    pub wiseflow_client_secret: String,
+    /// Client id Inspera's token route accepts (`client_id=`).
+    pub inspera_client_id: String,
+    /// API key Inspera's token route accepts (header `code`).
+    pub inspera_api_key: String,
+    /// Lifetime of an Inspera access token, in seconds.
+    pub inspera_token_ttl_secs: u64,
+    /// Wait between attempts to deliver an Inspera webhook, in milliseconds.
+    pub inspera_webhook_retry_delay_ms: u64,
 }
 
 impl Default for SandboxOptions {
@@ -79,8 +106,31 @@ impl Default for SandboxOptions {
             ],
             appeals_per_institution: 120,
             explanations_per_institution: 110,
+            wiseflow_api_key: "local-wiseflow-key".to_owned(),
+            wiseflow_client_id: "flyt-local".to_owned(),
+            wiseflow_client_secret: "local-wiseflow-secret".to_owned(),
+            inspera_client_id: "uio".to_owned(),
+            inspera_api_key: "local-inspera-key".to_owned(),
+            inspera_token_ttl_secs: 3600,
+            inspera_webhook_retry_delay_ms: 500,
         }
     }
+}
+
+/// The ports [`Sandbox::start_with_ports`] listens on, each on 127.0.0.1;
+/// 0 picks a free one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SandboxPorts {
+    /// Bokbasen's port.
+    pub bokbasen: u16,
+    /// Alma's port.
+    pub alma: u16,
+    /// FS's port.
+    pub fs: u16,
+    /// WISEflow's port.
+    pub wiseflow: u16,
+    /// Inspera's port.
+    pub inspera: u16,
 }
 
 /// The simulated systems, serving until the sandbox is dropped.
@@ -97,6 +147,14 @@ pub struct Sandbox {
     pub fs_url: String,
     /// FS's state, for inspection and steering.
     pub fs: Arc<FsState>,
+    /// Root URL of the WISEflow server; its API base is `{wiseflow_url}/v1`.
+    pub wiseflow_url: String,
+    /// WISEflow's state (derived from FS), for inspection and steering.
+    pub wiseflow: Arc<WiseflowState>,
+    /// Root URL of the Inspera server; its API base is `{inspera_url}/api`.
+    pub inspera_url: String,
+    /// Inspera's state (derived from FS), for inspection and steering.
+    pub inspera: Arc<InsperaState>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -116,19 +174,45 @@ impl Sandbox {
         Self::start_on_ports(options, bokbasen_port, alma_port, 0).await
     }
 
-    /// Starts every system on the given ports of 127.0.0.1 (0 picks a free one).
+    /// Starts Bokbasen, Alma and FS on the given ports of 127.0.0.1 (0 picks
+    /// a free one) and the other systems on free ports.
     pub async fn start_on_ports(
         options: SandboxOptions,
         bokbasen_port: u16,
         alma_port: u16,
         fs_port: u16,
     ) -> std::io::Result<Sandbox> {
+        let ports = SandboxPorts {
+            bokbasen: bokbasen_port,
+            alma: alma_port,
+            fs: fs_port,
+            ..SandboxPorts::default()
+        };
+        Self::start_with_ports(options, ports).await
+    }
+
+    /// Starts every system on the given ports of 127.0.0.1 (0 picks a free one).
+    pub async fn start_with_ports(
+        options: SandboxOptions,
+        ports: SandboxPorts,
+    ) -> std::io::Result<Sandbox> {
+        let SandboxPorts {
+            bokbasen: bokbasen_port,
+            alma: alma_port,
+            fs: fs_port,
+            wiseflow: wiseflow_port,
+            inspera: inspera_port,
+        } = ports;
         let bokbasen_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, bokbasen_port)).await?;
         let alma_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, alma_port)).await?;
         let fs_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, fs_port)).await?;
         let bokbasen_url = format!("http://{}", bokbasen_listener.local_addr()?);
         let alma_url = format!("http://{}", alma_listener.local_addr()?);
         let fs_url = format!("http://{}", fs_listener.local_addr()?);
+        let wiseflow_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, wiseflow_port)).await?;
+        let wiseflow_url = format!("http://{}", wiseflow_listener.local_addr()?);
+        let inspera_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, inspera_port)).await?;
+        let inspera_url = format!("http://{}", inspera_listener.local_addr()?);
 
         let catalog = Arc::new(catalog::Catalog::default());
         let bokbasen = Arc::new(BokbasenState::new(
@@ -139,6 +223,8 @@ impl Sandbox {
         ));
         let alma = Arc::new(AlmaState::new(&options, catalog));
         let fs = Arc::new(FsState::new(&options, chrono::Utc::now()));
+        let wiseflow = Arc::new(WiseflowState::new(&options, fs.clone()));
+        let inspera = Arc::new(InsperaState::new(&options, fs.clone()));
 
         let servers = vec![
             serve(
@@ -148,8 +234,19 @@ impl Sandbox {
             ),
             serve("alma", alma_listener, alma::router(alma.clone())),
             serve("fs", fs_listener, fs::router(fs.clone())),
+            serve(
+                "wiseflow",
+                wiseflow_listener,
+                wiseflow::router(wiseflow.clone()),
+            ),
+            serve(
+                "inspera",
+                inspera_listener,
+                inspera::router(inspera.clone()),
+            ),
+            inspera::spawn_delivery(inspera.clone()),
         ];
-        tracing::info!(%bokbasen_url, %alma_url, %fs_url, "sandbox started");
+        tracing::info!(%bokbasen_url, %alma_url, %fs_url, %wiseflow_url, %inspera_url, "sandbox started");
         Ok(Sandbox {
             bokbasen_url,
             alma_url,
@@ -157,6 +254,10 @@ impl Sandbox {
             alma,
             fs_url,
             fs,
+            wiseflow_url,
+            wiseflow,
+            inspera_url,
+            inspera,
             servers,
         })
     }

@@ -1,6 +1,7 @@
 //! Runs the sandbox as its own process.
 //!
-//! `flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N]
+//! `flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] [--wiseflow-port N]
+//! [--inspera-port N]
 //! [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]`
 //! prints one JSON line with every base URL, then serves until SIGTERM or
 //! ctrl-c.
@@ -8,9 +9,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use flyt_sandbox::{Sandbox, SandboxOptions};
+use flyt_sandbox::{Sandbox, SandboxOptions, SandboxPorts};
 
 const USAGE: &str = "usage: flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] \
+                     [--wiseflow-port N] [--inspera-port N] \
                      [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]";
 
 /// Command-line settings.
@@ -19,6 +21,8 @@ struct Args {
     bokbasen_port: u16,
     alma_port: u16,
     fs_port: u16,
+    wiseflow_port: u16,
+    inspera_port: u16,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -27,6 +31,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         bokbasen_port: 0,
         alma_port: 0,
         fs_port: 0,
+        wiseflow_port: 0,
+        inspera_port: 0,
     };
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -40,6 +46,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--bokbasen-port" => parsed.bokbasen_port = value.parse().map_err(invalid)?,
             "--alma-port" => parsed.alma_port = value.parse().map_err(invalid)?,
             "--fs-port" => parsed.fs_port = value.parse().map_err(invalid)?,
+            "--wiseflow-port" => parsed.wiseflow_port = value.parse().map_err(invalid)?,
+            "--inspera-port" => parsed.inspera_port = value.parse().map_err(invalid)?,
             "--objects" => parsed.options.objects = value.parse().map_err(invalid)?,
             "--descriptions" => parsed.options.descriptions = value.parse().map_err(invalid)?,
             "--seed" => parsed.options.seed = value.parse().map_err(invalid)?,
@@ -80,13 +88,14 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = shutdown_signal();
-    let started = Sandbox::start_on_ports(
-        args.options,
-        args.bokbasen_port,
-        args.alma_port,
-        args.fs_port,
-    )
-    .await;
+    let ports = SandboxPorts {
+        bokbasen: args.bokbasen_port,
+        alma: args.alma_port,
+        fs: args.fs_port,
+        wiseflow: args.wiseflow_port,
+        inspera: args.inspera_port,
+    };
+    let started = Sandbox::start_with_ports(args.options, ports).await;
     let sandbox = match started {
         Ok(sandbox) => sandbox,
         Err(error) => {
@@ -98,6 +107,8 @@ async fn main() -> ExitCode {
         "bokbasen_url": sandbox.bokbasen_url,
         "alma_url": sandbox.alma_url,
         "fs_url": sandbox.fs_url,
+        "wiseflow_url": sandbox.wiseflow_url,
+        "inspera_url": sandbox.inspera_url,
     });
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{line}")

@@ -3,3 +3,6 @@
 
 pub mod alma;
 pub mod bokbasen;
+pub mod fs;
+pub mod inspera;
+pub mod wiseflow;

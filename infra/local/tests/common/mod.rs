@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod appeals;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -33,7 +35,10 @@ pub async fn platform_with(
 
 /// Fires the schedules and drains every queue.
 pub async fn run_once(local: &Local) {
-    local.fire_schedules().await.expect("schedules run");
+    local
+        .fire_schedule("BokbasenFetchFunction")
+        .await
+        .expect("schedules run");
     let stats = local
         .drain(Duration::from_secs(600), |_| {})
         .await

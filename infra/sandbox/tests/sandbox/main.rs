@@ -4,7 +4,9 @@ mod alma;
 mod bokbasen;
 mod faults;
 mod fs;
+mod inspera;
 mod process;
+mod wiseflow;
 
 use chrono::Utc;
 use flyt_sandbox::{Sandbox, SandboxOptions};

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use flyt::batch::Outcome;
-use flyt::execution::LogLine;
+use crate::batch::Outcome;
+use crate::execution::LogLine;
 
 /// One execution's share of a batch.
 #[derive(Debug, Default)]
@@ -31,6 +31,15 @@ impl Tally {
             .counts
             .entry(name.to_owned())
             .or_insert(0) += 1;
+    }
+
+    /// Appends a line to an execution.
+    pub fn line(&mut self, execution_id: &str, line: LogLine) {
+        self.entries
+            .entry(execution_id.to_owned())
+            .or_default()
+            .lines
+            .push(line);
     }
 
     /// Records a failed item: parked items get an error line (the execution turns KO), retried

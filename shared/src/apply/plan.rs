@@ -3,55 +3,58 @@
 
 use std::collections::HashMap;
 
-use flyt::batch::Message;
-use flyt::bokbasen::ForwardItem;
-use flyt::ordering::ItemVersion;
-use flyt::Error;
+use super::Applicable;
+use crate::batch::Message;
+use crate::ordering::ItemVersion;
+use crate::Error;
 
 /// What to do with each message of a batch.
-#[derive(Debug, Default)]
-pub struct Plan {
-    /// Messages whose item fails validation: park them.
+#[derive(Debug)]
+pub struct Plan<T> {
+    /// Messages whose item fails validation: (message id, execution id, why). Park them.
     pub invalid: Vec<(String, String, Error)>,
     /// Messages made redundant by another message in the batch (an older version, or the same
-    /// version twice): done once the newest is handled.
+    /// version twice): (message id, execution id, label). Done once the newest is handled.
     pub redundant: Vec<(String, String, String)>,
     /// One entry per distinct item key: the message carrying its newest version.
-    pub work: Vec<Work>,
+    pub work: Vec<Work<T>>,
 }
 
-/// One item to forward.
+/// One item to apply.
 #[derive(Debug, Clone)]
-pub struct Work {
+pub struct Work<T> {
     /// The SQS message id.
     pub message_id: String,
     /// The item.
-    pub item: ForwardItem,
+    pub item: T,
     /// How often SQS has delivered the message.
     pub receive_count: u32,
     /// How often it was delayed for throttling.
     pub deferrals: u32,
 }
 
-impl Work {
+impl<T: Applicable> Work<T> {
     /// The key and version claimed in the ordering store.
     pub fn item_version(&self) -> ItemVersion {
         ItemVersion {
             key: self.item.key(),
-            version: self.item.version,
+            version: self.item.version(),
         }
     }
 }
 
 /// Validates the messages and keeps, per item key, only the newest version.
-pub fn plan(messages: Vec<Message<ForwardItem>>) -> Plan {
-    let mut result = Plan::default();
+pub fn plan<T: Applicable>(messages: Vec<Message<T>>) -> Plan<T> {
+    let mut result = Plan {
+        invalid: Vec::new(),
+        redundant: Vec::new(),
+        work: Vec::new(),
+    };
     let mut newest: HashMap<String, usize> = HashMap::new();
     for message in messages {
         if let Err(error) = message.body.validate() {
-            result
-                .invalid
-                .push((message.id, message.body.execution_id, error));
+            let execution_id = message.body.execution_id().to_owned();
+            result.invalid.push((message.id, execution_id, error));
             continue;
         }
         let work = Work {
@@ -66,18 +69,20 @@ pub fn plan(messages: Vec<Message<ForwardItem>>) -> Plan {
                 newest.insert(key, result.work.len());
                 result.work.push(work);
             }
-            Some(index) if result.work[index].item.version < work.item.version => {
+            Some(index) if result.work[index].item.version() < work.item.version() => {
                 let older = std::mem::replace(&mut result.work[index], work);
                 let label = older.item.label();
+                let execution_id = older.item.execution_id().to_owned();
                 result
                     .redundant
-                    .push((older.message_id, older.item.execution_id, label));
+                    .push((older.message_id, execution_id, label));
             }
             Some(_) => {
                 let label = work.item.label();
+                let execution_id = work.item.execution_id().to_owned();
                 result
                     .redundant
-                    .push((work.message_id, work.item.execution_id, label));
+                    .push((work.message_id, execution_id, label));
             }
         }
     }
@@ -87,7 +92,7 @@ pub fn plan(messages: Vec<Message<ForwardItem>>) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flyt::bokbasen::{ExportItem, Report};
+    use crate::bokbasen::{ExportItem, ForwardItem, Report};
     use std::collections::BTreeMap;
 
     fn message(id: &str, isbn: &str, type_code: &str, version: u64) -> Message<ForwardItem> {

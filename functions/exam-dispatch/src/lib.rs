@@ -1,0 +1,101 @@
+//! `exam-dispatch`: consumes the dispatch queue and delivers each appeal and explanation request
+//! from FS to the institution's exam system — once per change, whatever SQS redelivers.
+//!
+//! The shared pipeline ([`flyt::apply`]) claims each case (`vurdId` + `kandidatnr` + kind) at the
+//! change's version before any call, and records it after; a withdrawal (a later change) is
+//! applied after the appeal, never before. What happens per exam system is in [`inspera`] and
+//! [`wiseflow`].
+
+mod config;
+pub mod inspera;
+pub mod wiseflow;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use flyt::appeals::DispatchItem;
+use flyt::apply::{Applied, Applier};
+use flyt::aws::AwsClients;
+use flyt::batch::BatchProcessor;
+use flyt::config::Vars;
+use flyt::connections::{Connections, ExamClient};
+use flyt::execution::ExecutionStore;
+use flyt::institution::{InstitutionCache, InstitutionStore};
+use flyt::open_explanations::OpenExplanations;
+use flyt::ordering::OrderingStore;
+use flyt::retry::RetryPolicy;
+use flyt::sender::Sender;
+use flyt::{Error, Result};
+
+pub use config::Config;
+
+/// The function's dependencies, built once per cold start.
+pub struct Dispatcher {
+    institutions: InstitutionCache,
+    connections: Connections,
+    open: OpenExplanations,
+    applier: Applier,
+}
+
+impl Dispatcher {
+    /// Builds the function from its settings: reads the exam-systems secret and makes the clients.
+    pub async fn from_vars(vars: &Vars, aws: &AwsClients) -> Result<Self> {
+        let config = Config::from_vars(vars)?;
+        let retry = RetryPolicy::from_vars(vars)?;
+        let http = flyt::http::client(config.http_timeout);
+        let connections = Connections::load(
+            &aws.secrets,
+            None,
+            Some(&config.exam_systems_secret_id),
+            &http,
+            &retry,
+        )
+        .await?;
+        let sender = Sender::new(aws.sqs.clone(), retry, 2);
+        Ok(Dispatcher {
+            institutions: InstitutionCache::new(
+                InstitutionStore::new(aws.dynamodb.clone(), &config.config_table),
+                config.institution_cache,
+            ),
+            connections,
+            open: OpenExplanations::new(aws.dynamodb.clone(), &config.state_table),
+            applier: Applier::new(
+                "exam-dispatch",
+                OrderingStore::new(
+                    aws.dynamodb.clone(),
+                    &config.state_table,
+                    config.claim_lease,
+                    config.retention,
+                ),
+                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
+                BatchProcessor::new(sender, config.queue.clone()),
+                config.concurrency,
+                config.claim_lease,
+            ),
+        })
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse> {
+        self.applier
+            .handle(event, |item: DispatchItem| async move {
+                self.dispatch(&item).await
+            })
+            .await
+    }
+
+    /// Delivers one case to the institution's exam system.
+    async fn dispatch(&self, item: &DispatchItem) -> Result<Applied> {
+        let institution = self.institutions.get(&item.org_id).await?;
+        if institution.exam_system != item.exam_system {
+            return Err(Error::configuration(format!(
+                "institution {}: FS lists the case under {} but exam_system is {}: correct one of them",
+                institution.org_id, item.exam_system, institution.exam_system
+            )));
+        }
+        match self.connections.exam_system(&institution)? {
+            ExamClient::Inspera(client) => inspera::dispatch(client, item).await,
+            ExamClient::Wiseflow(client) => {
+                wiseflow::dispatch(client, &self.open, &institution, item).await
+            }
+        }
+    }
+}

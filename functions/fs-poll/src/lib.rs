@@ -1,0 +1,312 @@
+//! `fs-poll`: on a schedule, reads FS DigEks's appeal (`klager`) and explanation-request
+//! (`begrunnelse`) change lists of every active institution and queues each change for
+//! `exam-dispatch`.
+//!
+//! Each (institution, kind) has its own cursor (a lease, so overlapping schedules never poll the
+//! same list at once) and its own execution, started when there is something to report. One
+//! institution's failure — FS down, a configuration mistake — is that institution's KO execution;
+//! the others poll as usual. The cursor moves only after the changes are queued.
+
+mod config;
+mod window;
+
+use flyt::appeals::{DispatchItem, RequestKind};
+use flyt::aws::AwsClients;
+use flyt::batch::ATTR_EXECUTION_ID;
+use flyt::config::Vars;
+use flyt::connections::Connections;
+use flyt::cursor::{Acquire, CursorStore};
+use flyt::execution::{ExecutionStore, LogLine};
+use flyt::institution::{Institution, InstitutionStore};
+use flyt::observability::Metrics;
+use flyt::retry::RetryPolicy;
+use flyt::sender::{OutgoingMessage, Sender};
+use flyt::{Error, Result};
+use futures::StreamExt;
+use serde::Serialize;
+
+pub use config::Config;
+pub use window::Position;
+
+/// (Institution, kind) lists polled at once.
+const CONCURRENT_POLLS: usize = 4;
+
+/// What one poll of one list did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PollReport {
+    /// The institution.
+    pub org_id: String,
+    /// The list, or `None` when the institution itself could not be polled.
+    pub kind: Option<RequestKind>,
+    /// `ok`, `skipped` (another poll holds the list) or `failed`.
+    pub status: &'static str,
+    /// Changes FS returned.
+    pub read: usize,
+    /// Changes queued (those not queued by an earlier, overlapping poll).
+    pub queued: usize,
+    /// The execution, when one was started.
+    pub execution_id: Option<String>,
+    /// What went wrong, with its category.
+    pub error: Option<String>,
+}
+
+/// The function's dependencies, built once per cold start.
+pub struct Poller {
+    config: Config,
+    institutions: InstitutionStore,
+    connections: Connections,
+    cursors: CursorStore,
+    executions: ExecutionStore,
+    sender: Sender,
+}
+
+impl Poller {
+    /// Builds the function from its settings: reads both secrets and makes the clients.
+    pub async fn from_vars(vars: &Vars, aws: &AwsClients) -> Result<Self> {
+        let config = Config::from_vars(vars)?;
+        let retry = RetryPolicy::from_vars(vars)?;
+        let http = flyt::http::client(config.http_timeout);
+        let connections = Connections::load(
+            &aws.secrets,
+            Some(&config.fs_secret_id),
+            Some(&config.exam_systems_secret_id),
+            &http,
+            &retry,
+        )
+        .await?;
+        Ok(Poller {
+            institutions: InstitutionStore::new(aws.dynamodb.clone(), &config.config_table),
+            cursors: CursorStore::new(aws.dynamodb.clone(), &config.state_table),
+            executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
+            sender: Sender::new(aws.sqs.clone(), retry, 4),
+            connections,
+            config,
+        })
+    }
+
+    /// The Lambda handler: polls every list of every active institution. Fails only when the
+    /// institutions cannot be read at all; everything else is reported per list.
+    pub async fn poll_all(&self) -> Result<Vec<PollReport>> {
+        let institutions = self.institutions.active().await?;
+        let mut lists = Vec::new();
+        let mut reports = Vec::new();
+        for (org_id, institution) in institutions {
+            let checked = institution.and_then(|institution| {
+                self.connections.fs(&institution)?;
+                self.connections.exam_system(&institution)?;
+                Ok(institution)
+            });
+            match checked {
+                Ok(institution) => {
+                    for kind in RequestKind::ALL {
+                        let on = match kind {
+                            RequestKind::Klage => institution.klage,
+                            RequestKind::Begrunnelse => institution.begrunnelse,
+                        };
+                        if on {
+                            lists.push((institution.clone(), kind));
+                        }
+                    }
+                }
+                Err(error) => reports.push(self.institution_failed(&org_id, error).await),
+            }
+        }
+        let polled: Vec<PollReport> = futures::stream::iter(lists)
+            .map(|(institution, kind)| async move { self.poll(&institution, kind).await })
+            .buffer_unordered(CONCURRENT_POLLS)
+            .collect()
+            .await;
+        reports.extend(polled);
+        reports.sort_by(|a, b| {
+            (&a.org_id, a.kind.map(|k| k.as_str())).cmp(&(&b.org_id, b.kind.map(|k| k.as_str())))
+        });
+        let mut metrics = Metrics::new("fs-poll");
+        metrics
+            .count("read", reports.iter().map(|r| r.read as u64).sum())
+            .count("queued", reports.iter().map(|r| r.queued as u64).sum())
+            .count(
+                "failed_lists",
+                reports.iter().filter(|r| r.status == "failed").count() as u64,
+            );
+        metrics.emit();
+        Ok(reports)
+    }
+
+    /// An institution that cannot be polled: its own KO execution with the reason.
+    async fn institution_failed(&self, org_id: &str, error: Error) -> PollReport {
+        tracing::error!(org_id, error = %error, "institution not polled");
+        let execution_id = self
+            .fail_execution(&format!("fs-poll-{org_id}"), None, &error)
+            .await;
+        PollReport {
+            org_id: org_id.to_owned(),
+            kind: None,
+            status: "failed",
+            read: 0,
+            queued: 0,
+            execution_id,
+            error: Some(error.to_string()),
+        }
+    }
+
+    /// Polls one list of one institution under its cursor's lease.
+    pub async fn poll(&self, institution: &Institution, kind: RequestKind) -> PollReport {
+        let org_id = &institution.org_id;
+        let interface = format!("fs-poll-{org_id}-{kind}");
+        let mut report = PollReport {
+            org_id: org_id.clone(),
+            kind: Some(kind),
+            status: "ok",
+            read: 0,
+            queued: 0,
+            execution_id: None,
+            error: None,
+        };
+        let cursor_name = format!("fs#{org_id}#{kind}");
+        let owner = format!("poll-{:016x}", fastrand::u64(..));
+        let cursor = match self
+            .cursors
+            .acquire(&cursor_name, &owner, &interface, self.config.poll_lease)
+            .await
+        {
+            Ok(Acquire::Acquired(cursor)) => cursor,
+            Ok(Acquire::Held(_)) => {
+                tracing::info!(org_id, %kind, "another poll holds this list; skipped");
+                report.status = "skipped";
+                return report;
+            }
+            Err(error) => {
+                report.execution_id = self.fail_execution(&interface, None, &error).await;
+                report.status = "failed";
+                report.error = Some(error.to_string());
+                return report;
+            }
+        };
+        let result = self
+            .read_and_queue(institution, kind, &interface, &cursor, &owner, &mut report)
+            .await;
+        if let Err(error) = result {
+            tracing::error!(org_id, %kind, error = %error, "poll failed");
+            report.execution_id = self
+                .fail_execution(&interface, report.execution_id.as_deref(), &error)
+                .await;
+            report.status = "failed";
+            report.error = Some(error.to_string());
+        }
+        if let Err(error) = self.cursors.release(&cursor_name, &owner).await {
+            tracing::warn!(error = %error, "could not release the poll lease; it lapses by itself");
+        }
+        report
+    }
+
+    async fn read_and_queue(
+        &self,
+        institution: &Institution,
+        kind: RequestKind,
+        interface: &str,
+        cursor: &flyt::cursor::Cursor,
+        owner: &str,
+        report: &mut PollReport,
+    ) -> Result<()> {
+        let position = cursor
+            .position
+            .as_deref()
+            .and_then(Position::parse)
+            .unwrap_or_else(|| {
+                let start = flyt::time::now_ms() - self.config.first_lookback.as_millis() as i64;
+                Position::starting_at(flyt::appeals::format_fs_timestamp(start))
+            });
+        let fs = self.connections.fs(institution)?;
+        let changes = fs
+            .changes(
+                kind,
+                institution.exam_system,
+                &institution.institusjonsnr,
+                &position.since,
+            )
+            .await
+            .map_err(|e| e.context(format_args!("institution {}", institution.org_id)))?;
+        report.read = changes.len();
+        let items = changes
+            .into_iter()
+            .map(|change| {
+                DispatchItem::from_change(
+                    kind,
+                    &institution.org_id,
+                    institution.exam_system,
+                    change,
+                    "",
+                )
+            })
+            .collect();
+        let (fresh, next) = position.advance(items);
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let execution_id = self.executions.start(interface, "schedule").await?;
+        report.execution_id = Some(execution_id.clone());
+        let messages: Vec<OutgoingMessage> = fresh
+            .into_iter()
+            .map(|mut item| {
+                item.execution_id = execution_id.clone();
+                let body = serde_json::to_string(&item).expect("a dispatch item serialises");
+                OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)
+            })
+            .collect();
+        let queued = self
+            .sender
+            .send_all(&self.config.dispatch_queue_url, messages)
+            .await?;
+        report.queued = queued;
+        let moved = self
+            .cursors
+            .advance(cursor, owner, &next.render(), self.config.poll_lease)
+            .await?;
+        if moved.is_none() {
+            return Err(Error::technical(format!(
+                "cursor {} moved under this poll (its lease lapsed); the next poll re-reads the window and the repeats are dropped downstream",
+                cursor.name
+            )));
+        }
+        let line = LogLine::info(format!(
+            "{} {kind} changes read from FS since {}, {queued} queued for {}",
+            report.read, position.since, institution.exam_system
+        ));
+        self.executions
+            .record(
+                &execution_id,
+                &[("read", report.read as u64), ("queued", queued as u64)],
+                &[line],
+            )
+            .await?;
+        self.executions.finish(&execution_id).await
+    }
+
+    /// Records `error` in the execution (started if there is none yet) and finishes it.
+    async fn fail_execution(
+        &self,
+        interface: &str,
+        execution_id: Option<&str>,
+        error: &Error,
+    ) -> Option<String> {
+        let id = match execution_id {
+            Some(id) => id.to_owned(),
+            None => match self.executions.start(interface, "schedule").await {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, interface, "could not start an execution to report a failure");
+                    return None;
+                }
+            },
+        };
+        let recorded = self
+            .executions
+            .record(&id, &[("failed", 1)], &[LogLine::error(error)])
+            .await
+            .and(self.executions.finish(&id).await);
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, execution_id = %id, "could not record a failure");
+        }
+        Some(id)
+    }
+}

@@ -1,0 +1,46 @@
+//! The function's settings, read once at cold start.
+
+use std::time::Duration;
+
+use flyt::config::Vars;
+use flyt::Result;
+
+/// Everything `inspera-webhook` needs to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The queue `fs-return` consumes.
+    pub return_queue_url: String,
+    /// The secret with each Inspera instance's webhook secret: `{"<instance>": "<secret>"}`.
+    pub webhook_secret_id: String,
+    /// DynamoDB table where received calls are remembered (replays).
+    pub state_table: String,
+    /// DynamoDB table of executions.
+    pub executions_table: String,
+    /// Largest body accepted; Inspera's payloads are a few hundred bytes.
+    pub max_body_bytes: usize,
+    /// A call whose `timestamp` is older than this (or this far in the future) is a replay.
+    pub max_age: Duration,
+}
+
+impl Config {
+    /// Reads the settings, failing with the name of the first missing or invalid variable.
+    pub fn from_vars(vars: &Vars) -> Result<Self> {
+        Ok(Config {
+            return_queue_url: vars
+                .required("RETURN_QUEUE_URL", "the URL of the FS return queue")?,
+            webhook_secret_id: vars.required(
+                "INSPERA_WEBHOOK_SECRET_ID",
+                "the id of the secret holding the Inspera webhook secrets",
+            )?,
+            state_table: vars.required("STATE_TABLE", "the DynamoDB state table's name")?,
+            executions_table: vars
+                .required("EXECUTIONS_TABLE", "the DynamoDB executions table's name")?,
+            max_body_bytes: vars.parsed_or(
+                "WEBHOOK_MAX_BODY_BYTES",
+                16_384usize,
+                "a whole number of bytes",
+            )?,
+            max_age: vars.seconds_or("WEBHOOK_MAX_AGE_SECONDS", 3600)?,
+        })
+    }
+}

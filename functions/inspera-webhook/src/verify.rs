@@ -1,0 +1,228 @@
+//! The pure part of receiving a webhook: is the call genuine, fresh and one Flyt handles?
+//!
+//! Checked in this order, each failure naming what was wrong (never the secret, never the
+//! payload's user names): size, signature (HMAC-SHA1 of the raw body, compared in constant
+//! time), JSON shape, event name (`event` or `eventName`), freshness of `timestamp`.
+
+use chrono::DateTime;
+use flyt::appeals::{lenient_string, InsperaEventKind};
+use serde::Deserialize;
+
+/// What to answer a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Genuine and handled: queue it.
+    Accept(Accepted),
+    /// Genuine, but an event Flyt does not handle: answer 200 so Inspera does not retry.
+    Ignore(String),
+    /// Not accepted: the HTTP status and why.
+    Reject(u16, String),
+}
+
+/// A genuine call's ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The event.
+    pub kind: InsperaEventKind,
+    /// `contextObjectId`: the test.
+    pub test_id: u64,
+    /// `associatedObjectId`.
+    pub associated_id: String,
+    /// `timestamp` as sent.
+    pub timestamp: String,
+}
+
+/// The fields read from the payload; `triggeringUserName` and the like are never read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    event: Option<String>,
+    event_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    context_object_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    associated_object_id: Option<String>,
+    timestamp: Option<String>,
+}
+
+/// Limits a call must keep.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest body accepted.
+    pub max_body_bytes: usize,
+    /// Oldest (and furthest in the future) `timestamp` accepted, in ms.
+    pub max_age_ms: i64,
+}
+
+/// Checks one call against the instance's secret at time `now_ms`.
+pub fn check(
+    secret: &[u8],
+    body: &[u8],
+    signature: Option<&str>,
+    limits: Limits,
+    now_ms: i64,
+) -> Verdict {
+    if body.len() > limits.max_body_bytes {
+        return Verdict::Reject(
+            413,
+            format!(
+                "body of {} bytes is larger than the {} accepted",
+                body.len(),
+                limits.max_body_bytes
+            ),
+        );
+    }
+    if let Err(error) = flyt::signature::verify_inspera_signature(secret, body, signature) {
+        return Verdict::Reject(401, error.message().to_owned());
+    }
+    let payload: Payload = match serde_json::from_slice(body) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return Verdict::Reject(
+                400,
+                format!("body is not a JSON object with event, contextObjectId, associatedObjectId and timestamp: {e}"),
+            )
+        }
+    };
+    let Some(name) = payload.event.or(payload.event_name) else {
+        return Verdict::Reject(400, "neither event nor eventName is set".to_owned());
+    };
+    let Some(kind) = InsperaEventKind::parse(&name) else {
+        return Verdict::Ignore(name);
+    };
+    let Some(timestamp) = payload.timestamp else {
+        return Verdict::Reject(400, "timestamp is missing".to_owned());
+    };
+    let Ok(at) = DateTime::parse_from_rfc3339(timestamp.trim()) else {
+        return Verdict::Reject(400, format!("timestamp {timestamp:?} is not RFC 3339"));
+    };
+    let age_ms = now_ms - at.timestamp_millis();
+    if age_ms.abs() > limits.max_age_ms {
+        return Verdict::Reject(
+            401,
+            format!(
+                "timestamp {timestamp} is {}s from now, outside the {}s accepted: a replay or a wrong clock",
+                age_ms / 1000,
+                limits.max_age_ms / 1000
+            ),
+        );
+    }
+    let Some(test_id) = payload
+        .context_object_id
+        .as_deref()
+        .and_then(|id| id.trim().parse::<u64>().ok())
+    else {
+        return Verdict::Reject(
+            400,
+            "contextObjectId is missing or not a test id".to_owned(),
+        );
+    };
+    let associated_id = payload.associated_object_id.unwrap_or_default();
+    if associated_id.trim().is_empty() {
+        return Verdict::Reject(400, "associatedObjectId is missing".to_owned());
+    }
+    Verdict::Accept(Accepted {
+        kind,
+        test_id,
+        associated_id: associated_id.trim().to_owned(),
+        timestamp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flyt::signature::inspera_signature;
+
+    const SECRET: &[u8] = b"webhook-secret";
+    const NOW: i64 = 1_795_000_000_000;
+    const LIMITS: Limits = Limits {
+        max_body_bytes: 1024,
+        max_age_ms: 3_600_000,
+    };
+
+    fn body(event_key: &str, event: &str, at_ms: i64) -> Vec<u8> {
+        let timestamp = chrono::DateTime::from_timestamp_millis(at_ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        format!(
+            r#"{{"{event_key}":"{event}","contextObjectId":700001,"associatedObjectId":"123456","triggeringUserName":"grader7","timestamp":"{timestamp}"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn signed(body: &[u8]) -> String {
+        inspera_signature(SECRET, body)
+    }
+
+    #[test]
+    fn a_signed_fresh_call_is_accepted_under_either_event_key() {
+        for key in ["event", "eventName"] {
+            let body = body(key, "appeal_decided", NOW - 5_000);
+            match check(SECRET, &body, Some(&signed(&body)), LIMITS, NOW) {
+                Verdict::Accept(accepted) => {
+                    assert_eq!(accepted.kind, InsperaEventKind::AppealDecided);
+                    assert_eq!(accepted.test_id, 700_001);
+                    assert_eq!(accepted.associated_id, "123456");
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_forged_oversized_and_replayed_calls_are_rejected() {
+        let good = body("event", "explanation_given", NOW);
+        let status = |verdict: Verdict| match verdict {
+            Verdict::Reject(status, _) => status,
+            other => panic!("accepted: {other:?}"),
+        };
+        assert_eq!(status(check(SECRET, &good, None, LIMITS, NOW)), 401);
+        let forged = inspera_signature(b"another-secret", &good);
+        assert_eq!(
+            status(check(SECRET, &good, Some(&forged), LIMITS, NOW)),
+            401
+        );
+        let mut tampered = good.clone();
+        tampered[20] ^= 1;
+        assert_eq!(
+            status(check(SECRET, &tampered, Some(&signed(&good)), LIMITS, NOW)),
+            401
+        );
+        let big = vec![b' '; 2048];
+        assert_eq!(
+            status(check(SECRET, &big, Some(&signed(&big)), LIMITS, NOW)),
+            413
+        );
+        let old = body("event", "explanation_given", NOW - 2 * 3_600_000);
+        match check(SECRET, &old, Some(&signed(&old)), LIMITS, NOW) {
+            Verdict::Reject(401, why) => assert!(why.contains("replay"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_name_the_field_and_unknown_events_are_ignored() {
+        let no_test = br#"{"event":"appeal_decided","associatedObjectId":"1","timestamp":"2026-11-22T10:00:00Z"}"#;
+        match check(
+            SECRET,
+            no_test,
+            Some(&signed(no_test)),
+            LIMITS,
+            1_795_341_600_000,
+        ) {
+            Verdict::Reject(400, why) => assert!(why.contains("contextObjectId"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let other = body("event", "confirm_final_grades", NOW);
+        assert_eq!(
+            check(SECRET, &other, Some(&signed(&other)), LIMITS, NOW),
+            Verdict::Ignore("confirm_final_grades".into())
+        );
+        let rejection = match check(SECRET, b"[1]", Some(&signed(b"[1]")), LIMITS, NOW) {
+            Verdict::Reject(400, why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(!rejection.contains("grader7"));
+    }
+}

@@ -1,0 +1,142 @@
+//! Appeals and explanation requests, FS ⇄ WISEflow and Inspera, end to end on the local platform:
+//! every case reaches its exam system once, every answer reaches FS once, overlapping polls add
+//! nothing, a bad case is parked with its reason and the rest go through, and a misconfigured
+//! institution fails alone.
+
+mod common;
+
+use common::appeals::{
+    answer_and_return, appeals_platform, assert_cases_exactly_once, poll_and_dispatch,
+};
+use flyt::execution::{ExecutionStore, Status};
+use flyt_local::LocalOptions;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_case_reaches_its_exam_system_and_every_answer_fs_exactly_once() {
+    let local = appeals_platform(LocalOptions::default()).await;
+    let reports = poll_and_dispatch(&local).await;
+    eprintln!("fs-poll: {reports:#}");
+    let queued: u64 = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["queued"].as_u64().unwrap())
+        .sum();
+    let changes: usize = ["185", "194"]
+        .iter()
+        .map(|nr| {
+            local.sandbox.fs.appeals(nr).len() + local.sandbox.fs.explanation_requests(nr).len()
+        })
+        .sum();
+    assert_eq!(
+        queued as usize, changes,
+        "every change in FS was queued once"
+    );
+    assert!(changes >= 400, "the scenario is large enough: {changes}");
+
+    // A second poll over the same window queues nothing.
+    let again = poll_and_dispatch(&local).await;
+    assert!(
+        again.as_array().unwrap().iter().all(|r| r["queued"] == 0),
+        "overlapping poll queued again: {again}"
+    );
+
+    answer_and_return(&local).await;
+    assert_cases_exactly_once(&local);
+    let dead = local.dead_letter_depths().await.unwrap();
+    assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
+
+    let executions =
+        ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
+    for report in reports.as_array().unwrap() {
+        let id = report["execution_id"].as_str().unwrap();
+        let execution = executions.get(id).await.unwrap().unwrap();
+        assert_eq!(execution.status(), Status::Ok, "{id}: {execution:?}");
+        assert_eq!(
+            execution.count("queued"),
+            report["queued"].as_u64().unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_case_is_parked_with_its_reason_and_the_rest_go_through() {
+    let local = appeals_platform(LocalOptions::default()).await;
+    let template = local.sandbox.fs.appeals("185")[0].clone();
+    local.sandbox.fs.append_appeal(flyt_sandbox::FsAppeal {
+        candidate_number: String::new(),
+        changed_at: String::new(),
+        ..template
+    });
+    poll_and_dispatch(&local).await;
+    let dead = local.dead_letter_depths().await.unwrap();
+    assert_eq!(dead["DispatchDlq"], 1, "{dead:?}");
+    let parked = local
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&local.stack.queue("DispatchDlq").url)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let attributes = parked[0].message_attributes().unwrap();
+    assert_eq!(
+        attributes["flyt-error-category"].string_value(),
+        Some("Mapping")
+    );
+    let reason = attributes["flyt-error-reason"].string_value().unwrap();
+    assert!(reason.contains("no kandidatnr"), "{reason}");
+    // Everything else still reached the exam systems.
+    let requested = local.sandbox.inspera.explanations().len();
+    assert_eq!(
+        requested,
+        common::appeals::explanation_cases(&local, "185").len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_institution_switched_on_without_an_exam_system_instance_fails_alone() {
+    let mut options = LocalOptions::default();
+    let mut institutions = flyt_local::platform::sandbox_institutions(&options.sandbox);
+    institutions.push(flyt::institution::InstitutionEntry {
+        org_id: "ntnu".into(),
+        org_short_name: Some("ntnu".into()),
+        institusjonsnr: Some("194".into()),
+        exam_system_instance: None,
+        ..institutions[1].clone()
+    });
+    options.institutions = Some(institutions);
+    let local = appeals_platform(options).await;
+    let reports = poll_and_dispatch(&local).await;
+    let reports = reports.as_array().unwrap();
+    let failed: Vec<_> = reports.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{reports:?}");
+    assert_eq!(failed[0]["org_id"], "ntnu");
+    let executions =
+        ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
+    let id = failed[0]["execution_id"].as_str().unwrap();
+    assert_eq!(
+        executions.get(id).await.unwrap().unwrap().status(),
+        Status::Ko
+    );
+    let lines = executions.lines(id).await.unwrap();
+    assert_eq!(lines[0].category, Some(flyt::Category::Configuration));
+    assert!(
+        lines[0]
+            .message
+            .contains("institution ntnu: exam_system_instance is missing"),
+        "{lines:?}"
+    );
+    let others: Vec<_> = reports.iter().filter(|r| r["org_id"] != "ntnu").collect();
+    assert_eq!(
+        others.len(),
+        4,
+        "both lists of both other institutions: {others:?}"
+    );
+    assert!(others
+        .iter()
+        .all(|r| r["status"] == "ok" && r["queued"].as_u64().unwrap() > 0));
+}

@@ -1,0 +1,478 @@
+//! HTTP routes of the simulated WISEflow, under `/v1` like the real API.
+//!
+//! Newer routes (`/v1/flows/...`) answer in WISEflow's envelope
+//! `{success, data, error, pagination}`; older ones (`/v1/flow/...`,
+//! `/v1/license/...`) answer bare objects or arrays and, mostly, errors with
+//! an empty body.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ::base64::engine::general_purpose::STANDARD;
+use ::base64::Engine as _;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::directory::{Flow, Participant};
+use super::{ExplanationOutcome, ExplanationView, ReassessmentOutcome, WiseflowState};
+
+type Shared = Arc<WiseflowState>;
+
+const TOKEN_PATH: &str = "/v1/oauth2/token";
+/// Participants per page when `limit` is absent, and the most a page may hold.
+const MAX_PAGE: usize = 100;
+/// `state` of every flow: CONCLUDED (grades are out, so appeals can come).
+const FLOW_STATE_CONCLUDED: u8 = 4;
+/// `type` of every flow: FLOWHANDIN.
+const FLOW_TYPE_HANDIN: u32 = 16;
+/// Where a participant opens an explanation.
+const SSO_BASE: &str = "https://europe.wiseflow.net/sso/explanation";
+
+/// All WISEflow routes. Order per request: counting and faults, then auth
+/// (API key or bearer token; the token route needs neither). `/_sandbox/*`
+/// bypasses all of it.
+pub(crate) fn router(state: Shared) -> Router {
+    let protected = Router::new()
+        .route("/v1/license/sis/flows/{sis_code}", get(flows_by_sis_code))
+        .route("/v1/flow/{flow_id}", get(flow))
+        .route("/v1/flows/{flow_id}/participants", get(participants))
+        .route("/v1/flow/{flow_id}/reassessment", post(reassessment))
+        .route(
+            "/v1/flow/{flow_id}/explanation/request",
+            get(explanation_requests).post(request_explanation),
+        )
+        .route(
+            "/v1/flow/{flow_id}/explanation/request/{explanation_id}",
+            get(explanation_request).patch(set_show_justification),
+        )
+        .route_layer(from_fn_with_state(state.clone(), require_auth));
+    Router::new()
+        .route(TOKEN_PATH, post(token))
+        .merge(protected)
+        .layer(from_fn_with_state(state.clone(), count_and_fault))
+        .merge(crate::admin::wiseflow_routes())
+        .with_state(state)
+}
+
+/// An error in WISEflow's envelope: `{success: false, data: null, error}`.
+pub(crate) fn envelope_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({
+        "success": false,
+        "data": null,
+        "error": {
+            "code": status.as_u16(),
+            "message": message,
+            "errors": [{ "reason": code, "message": message }],
+        },
+    });
+    (status, Json(body)).into_response()
+}
+
+/// A status with an empty body, as WISEflow's older routes answer errors.
+fn empty(status: StatusCode) -> Response {
+    status.into_response()
+}
+
+async fn count_and_fault(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    state.note_request();
+    state.gate().guard(envelope_error, req, next).await
+}
+
+/// Lets a request through with the right `x-api-key` or a live bearer
+/// token; anything else is 401 with an empty body.
+async fn require_auth(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|key| state.api_key_matches(key.trim()));
+    let bearer = || {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().strip_prefix("Bearer "))
+            .is_some_and(|token| state.token_valid(token.trim()))
+    };
+    if api_key || bearer() {
+        next.run(req).await
+    } else {
+        empty(StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// Form body of `POST /v1/oauth2/token`.
+#[derive(Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    grant_type: String,
+}
+
+fn oauth_error(error: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+async fn token(State(state): State<Shared>, req: Request) -> Response {
+    let Ok(Form(body)) = Form::<TokenRequest>::from_request(req, &()).await else {
+        return oauth_error(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
+    };
+    if body.grant_type != "client_credentials" {
+        return oauth_error(
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        );
+    }
+    match state.issue_token(&body.client_id, &body.client_secret) {
+        Some(token) => Json(json!({
+            "access_token": token,
+            "expires_in": state.token_lifetime_secs(),
+            "token_type": "Bearer",
+            "scope": "",
+        }))
+        .into_response(),
+        None => oauth_error("invalid_client", "unknown client_id or wrong client_secret"),
+    }
+}
+
+/// A flow id from the path; anything but a number names no flow.
+fn flow_id(raw: &str) -> Option<u64> {
+    raw.parse().ok()
+}
+
+async fn flows_by_sis_code(State(state): State<Shared>, Path(sis_code): Path<String>) -> Response {
+    let Some(pattern) = STANDARD
+        .decode(sis_code.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        return empty(StatusCode::BAD_REQUEST);
+    };
+    let flows: Vec<Value> = state
+        .flows_matching(&pattern)
+        .iter()
+        .map(search_flow)
+        .collect();
+    Json(flows).into_response()
+}
+
+/// A `search-flow` object.
+fn search_flow(flow: &Flow) -> Value {
+    json!({
+        "flowId": flow.id,
+        "sisCode": flow.sis_code,
+        "creationDate": flow.created_ms,
+        "state": FLOW_STATE_CONCLUDED,
+        "type": FLOW_TYPE_HANDIN,
+        "variant": 0,
+        "purpose": 0,
+        "combinedMainFlowId": null,
+        "combinedSubFlowIds": [],
+    })
+}
+
+async fn flow(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
+    let Some(flow) = flow_id(&raw_id).and_then(|id| state.flow(id)) else {
+        return empty(StatusCode::NOT_FOUND);
+    };
+    Json(json!({
+        "id": flow.id,
+        "name": flow.name(),
+        "subName": flow.sub_name(),
+        "creationDate": flow.created_ms,
+        "type": FLOW_TYPE_HANDIN,
+        "state": FLOW_STATE_CONCLUDED,
+        "variant": 0,
+        "purpose": 0,
+        "participantStartDate": null,
+        "participantEndDate": null,
+        "assessorStartDate": null,
+        "assessorEndDate": null,
+        "sisInformation": [{ "code": flow.sis_code }],
+        "combinedMainFlowId": null,
+        "combinedSubFlowIds": [],
+    }))
+    .into_response()
+}
+
+/// A `basic-user` object for a participant.
+fn user(participant: &Participant) -> Value {
+    json!({
+        "id": participant.user_id,
+        "firstName": participant.first_name,
+        "lastName": participant.last_name,
+        "phone": null,
+        "externalIds": [{ "name": "kandidatnr", "value": participant.candidate_number }],
+    })
+}
+
+/// A paging parameter: absent means `default`; otherwise a whole number.
+fn paging(query: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, String> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| format!("{name} must be a whole number, got {raw:?}")),
+    }
+}
+
+async fn participants(
+    State(state): State<Shared>,
+    Path(raw_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let page = paging(&query, "offset", 0).and_then(|offset| {
+        let limit = paging(&query, "limit", MAX_PAGE)?;
+        if (1..=MAX_PAGE).contains(&limit) {
+            Ok((offset, limit))
+        } else {
+            Err(format!(
+                "limit must be between 1 and {MAX_PAGE}, got {limit}"
+            ))
+        }
+    });
+    let (offset, limit) = match page {
+        Ok(page) => page,
+        Err(message) => return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PAGING", &message),
+    };
+    let Some(all) = flow_id(&raw_id).and_then(|id| state.participants(id)) else {
+        return envelope_error(
+            StatusCode::NOT_FOUND,
+            "FLOW_NOT_FOUND",
+            &format!("flow {raw_id} not found"),
+        );
+    };
+    let data: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|participant| {
+            json!({
+                "participantId": participant.id,
+                "userId": participant.user_id,
+                "uniqueExamId": participant.candidate_number,
+                "number": participant.candidate_number,
+                "activated": true,
+                "submissionId": null,
+                "groupId": null,
+                "assessorIds": [],
+                "assessorGroupIds": [],
+                "user": user(participant),
+            })
+        })
+        .collect();
+    Json(json!({
+        "success": true,
+        "data": data,
+        "pagination": { "limit": limit, "offset": offset, "total": all.len() },
+    }))
+    .into_response()
+}
+
+/// Optional body of `POST /v1/flow/{flowId}/reassessment`.
+#[derive(Deserialize)]
+struct ReassessmentBody {
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "accepted as WISEflow does; the sandbox never queues"
+    )]
+    synchronize: bool,
+}
+
+async fn reassessment(
+    State(state): State<Shared>,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !body.iter().all(u8::is_ascii_whitespace)
+        && serde_json::from_slice::<ReassessmentBody>(&body).is_err()
+    {
+        return empty(StatusCode::BAD_REQUEST);
+    }
+    let outcome =
+        flow_id(&raw_id).map_or(ReassessmentOutcome::UnknownFlow, |id| state.reassess(id));
+    let (status, id) = match outcome {
+        ReassessmentOutcome::Created(id) => (StatusCode::CREATED, id),
+        ReassessmentOutcome::Existing(id) => (StatusCode::OK, id),
+        ReassessmentOutcome::NoModule => return empty(StatusCode::FORBIDDEN),
+        ReassessmentOutcome::UnknownFlow => return empty(StatusCode::NOT_FOUND),
+    };
+    (
+        status,
+        Json(json!({ "reassessmentFlowId": id, "queuedForSynchronization": false })),
+    )
+        .into_response()
+}
+
+/// Body of `POST /v1/flow/{flowId}/explanation/request`; the required
+/// fields are checked by hand so that a missing one is a 400, not a 422.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExplanationBody {
+    participant_id: Option<u64>,
+    due_date: Option<i64>,
+    show_justification: Option<bool>,
+}
+
+async fn request_explanation(
+    State(state): State<Shared>,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(flow_id) = flow_id(&raw_id) else {
+        return empty(StatusCode::NOT_FOUND);
+    };
+    let body = serde_json::from_slice::<ExplanationBody>(&body).ok();
+    let Some((participant_id, due_date, show)) =
+        body.and_then(|b| Some((b.participant_id?, b.due_date, b.show_justification?)))
+    else {
+        return if state.flow(flow_id).is_some() {
+            empty(StatusCode::BAD_REQUEST)
+        } else {
+            empty(StatusCode::NOT_FOUND)
+        };
+    };
+    let (status, id, show) =
+        match state.request_explanation(flow_id, participant_id, due_date, show) {
+            ExplanationOutcome::Created(id, show) => (StatusCode::CREATED, id, show),
+            ExplanationOutcome::Existing(id, show) => (StatusCode::OK, id, show),
+            ExplanationOutcome::NotAParticipant => return empty(StatusCode::BAD_REQUEST),
+            ExplanationOutcome::UnknownFlow => return empty(StatusCode::NOT_FOUND),
+        };
+    (
+        status,
+        Json(json!({ "explanationRequestId": id, "showJustification": show })),
+    )
+        .into_response()
+}
+
+/// An `explanation-basic` object.
+fn explanation_basic(view: &ExplanationView) -> Value {
+    let e = &view.explanation;
+    let assigned = e.state >= 1;
+    json!({
+        "explanationId": e.id,
+        "flowId": e.flow_id,
+        "title": view.flow.name(),
+        "subtitle": view.flow.sub_name(),
+        "requestDate": e.request_date_ms,
+        "assignDate": e.assign_date_ms,
+        "acceptDate": e.accept_date_ms,
+        "dueDate": e.due_date,
+        "state": e.state,
+        "showJustification": e.show_justification,
+        "participant": {
+            "participantId": e.participant_id,
+            "user": view.participant.as_ref().map(user),
+            "ssoUrl": format!("{SSO_BASE}/{}", e.id),
+        },
+        "assignedAssessor": assigned.then(|| json!({
+            "assessorId": 1,
+            "user": {
+                "id": 1,
+                "firstName": "Assessor",
+                "lastName": "One",
+                "phone": null,
+                "externalIds": [],
+            },
+        })),
+        "assignedBy": assigned.then(|| json!({
+            "userId": 2,
+            "firstName": "Exam",
+            "lastName": "Office",
+        })),
+    })
+}
+
+async fn explanation_requests(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
+    match flow_id(&raw_id).and_then(|id| state.explanations_of(id)) {
+        Some(views) => {
+            Json(views.iter().map(explanation_basic).collect::<Vec<_>>()).into_response()
+        }
+        None => empty(StatusCode::NOT_FOUND),
+    }
+}
+
+/// The explanation request `explanation_id` of flow `flow_id`, if both exist.
+fn find_explanation(
+    state: &WiseflowState,
+    flow_id: u64,
+    explanation_id: u64,
+) -> Option<ExplanationView> {
+    state
+        .explanations_of(flow_id)?
+        .into_iter()
+        .find(|view| view.explanation.id == explanation_id)
+}
+
+async fn explanation_request(
+    State(state): State<Shared>,
+    Path((raw_flow, raw_explanation)): Path<(String, String)>,
+) -> Response {
+    let view = flow_id(&raw_flow)
+        .zip(raw_explanation.parse().ok())
+        .and_then(|(flow, explanation)| find_explanation(&state, flow, explanation));
+    match view {
+        Some(view) => Json(explanation_basic(&view)).into_response(),
+        None => empty(StatusCode::NOT_FOUND),
+    }
+}
+
+/// Body of `PATCH /v1/flow/{flowId}/explanation/request/{id}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VisibilityBody {
+    show_justification: Option<bool>,
+}
+
+async fn set_show_justification(
+    State(state): State<Shared>,
+    Path((raw_flow, raw_explanation)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(show) = serde_json::from_slice::<VisibilityBody>(&body)
+        .ok()
+        .and_then(|b| b.show_justification)
+    else {
+        return envelope_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            "the body must be {\"showJustification\": true|false}",
+        );
+    };
+    let ids = flow_id(&raw_flow).zip(raw_explanation.parse::<u64>().ok());
+    let changed = ids.and_then(|(flow, explanation)| {
+        state
+            .set_show_justification(flow, explanation, show)
+            .map(|()| explanation)
+    });
+    match changed {
+        Some(explanation) => Json(json!({
+            "success": true,
+            "data": [{ "explanationRequestId": explanation, "showJustification": show }],
+        }))
+        .into_response(),
+        None => envelope_error(
+            StatusCode::NOT_FOUND,
+            "EXPLANATION_REQUEST_NOT_FOUND",
+            &format!("flow {raw_flow} has no explanation request {raw_explanation}"),
+        ),
+    }
+}

@@ -1,0 +1,284 @@
+//! Applying queued items at most once per version: the one pipeline every consuming function uses.
+//!
+//! Per batch: validate every item (a bad one is parked as Mapping), keep the newest version of each
+//! key, claim them all in the ordering store (one transaction), apply the claimed ones in parallel
+//! (a panic fails only its item), and record the applied versions (one transaction). An item
+//! already applied at this or a newer version is acknowledged without a call, so redeliveries and
+//! late redrives change nothing. Counts and lines go to each item's execution once per batch.
+
+mod plan;
+mod tally;
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::batch::{each, BatchProcessor, Message, Outcome};
+use crate::error::{Error, Result};
+use crate::execution::{ExecutionStore, LogLine};
+use crate::observability::Metrics;
+use crate::ordering::{Claim, OrderingStore};
+
+pub use plan::{plan, Plan, Work};
+pub use tally::{Entry, Tally};
+
+/// An item that is applied at most once per version.
+pub trait Applicable: Clone + Send + Sync {
+    /// The ordering key (one business object: a book's item, a candidate's appeal, ...).
+    fn key(&self) -> String;
+    /// Increases with the source's change order.
+    fn version(&self) -> u64;
+    /// The execution the item is accounted to ("" for none).
+    fn execution_id(&self) -> &str;
+    /// A short name for logs and errors, free of personal data.
+    fn label(&self) -> String;
+    /// Checks the item before anything is sent anywhere; failures are Mapping errors naming the
+    /// item and the field.
+    fn validate(&self) -> Result<()>;
+}
+
+/// What applying one item did: the counter it adds to, and optionally a line for its execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// The execution counter to add one to, e.g. `applied`.
+    pub counter: &'static str,
+    /// A line worth an operator's attention, if any.
+    pub line: Option<LogLine>,
+}
+
+impl Applied {
+    /// Counted under `counter`, without a line.
+    pub fn counted(counter: &'static str) -> Self {
+        Applied {
+            counter,
+            line: None,
+        }
+    }
+
+    /// Adds a line for the item's execution.
+    pub fn with_line(mut self, line: LogLine) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+/// The claim → apply → complete pipeline of one consuming function. Build one per cold start.
+#[derive(Clone, Debug)]
+pub struct Applier {
+    service: &'static str,
+    ordering: OrderingStore,
+    executions: ExecutionStore,
+    batch: BatchProcessor,
+    concurrency: usize,
+    claim_lease: Duration,
+}
+
+impl Applier {
+    /// A pipeline for `service` (the metrics namespace's service name). `claim_lease` must be the
+    /// ordering store's lease: each item is abandoned at half of it.
+    pub fn new(
+        service: &'static str,
+        ordering: OrderingStore,
+        executions: ExecutionStore,
+        batch: BatchProcessor,
+        concurrency: usize,
+        claim_lease: Duration,
+    ) -> Self {
+        Applier {
+            service,
+            ordering,
+            executions,
+            batch,
+            concurrency: concurrency.max(1),
+            claim_lease,
+        }
+    }
+
+    /// The batch processor (for functions that settle outcomes themselves).
+    pub fn batch(&self) -> &BatchProcessor {
+        &self.batch
+    }
+
+    /// Handles one SQS event: every message's body is a `T`, applied by `apply`.
+    pub async fn handle<T, F, Fut>(&self, event: SqsEvent, apply: F) -> Result<SqsBatchResponse>
+    where
+        T: Applicable + DeserializeOwned,
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<Applied>>,
+    {
+        let (response, counts) = self
+            .batch
+            .run(event, |messages| self.apply_batch(messages, &apply))
+            .await?;
+        tracing::info!(
+            done = counts.done,
+            retried = counts.retried,
+            parked = counts.parked,
+            deferred = counts.deferred,
+            "batch settled"
+        );
+        Ok(response)
+    }
+
+    /// Plans, claims, applies and completes one batch; returns an outcome per message.
+    pub async fn apply_batch<T, F, Fut>(
+        &self,
+        messages: Vec<Message<T>>,
+        apply: &F,
+    ) -> Vec<(String, Outcome)>
+    where
+        T: Applicable,
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<Applied>>,
+    {
+        let mut tally = Tally::default();
+        let mut outcomes = Vec::new();
+        let plan = plan(messages);
+        for (id, execution_id, error) in plan.invalid {
+            tally.outcome(&execution_id, "", &Outcome::Park(error.clone()));
+            outcomes.push((id, Outcome::Park(error)));
+        }
+        for (id, execution_id, _) in plan.redundant {
+            tally.count(&execution_id, "superseded");
+            outcomes.push((id, Outcome::Done));
+        }
+        let work = plan.work;
+        let versions: Vec<_> = work.iter().map(Work::item_version).collect();
+        let claims = match self.ordering.claim(&versions).await {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not claim the batch; every item will be retried");
+                outcomes.extend(
+                    work.into_iter()
+                        .map(|w| (w.message_id, Outcome::Retry(error.clone()))),
+                );
+                self.finish(tally, outcomes.len()).await;
+                return outcomes;
+            }
+        };
+        let mut claimed = Vec::new();
+        for (work, claim) in work.into_iter().zip(claims) {
+            match claim {
+                Claim::Claimed { token } => claimed.push((work, token)),
+                Claim::AlreadyApplied { .. } => {
+                    tally.count(work.item.execution_id(), "already_applied");
+                    outcomes.push((work.message_id, Outcome::Done));
+                }
+                Claim::Busy { until_ms } => {
+                    let error = Error::technical(format!(
+                        "{} is being applied by another invocation (claim until {}); will retry",
+                        work.item.label(),
+                        crate::time::rfc3339(until_ms)
+                    ));
+                    outcomes.push((work.message_id, Outcome::Retry(error)));
+                }
+            }
+        }
+        let items: Vec<T> = claimed.iter().map(|(work, _)| work.item.clone()).collect();
+        let results = each(items, self.concurrency, |item| {
+            self.apply_within_lease(item, apply)
+        })
+        .await;
+        let mut applied = Vec::new();
+        for ((work, token), result) in claimed.into_iter().zip(results) {
+            match result {
+                Ok(done) => {
+                    tally.count(work.item.execution_id(), done.counter);
+                    if let Some(line) = done.line {
+                        tally.line(work.item.execution_id(), line);
+                    }
+                    applied.push((work, token));
+                }
+                Err(error) => {
+                    if let Err(e) = self.ordering.release(&work.item_version(), &token).await {
+                        tracing::warn!(error = %e, "could not release a claim; it lapses by itself");
+                    }
+                    let outcome = self.batch.settled(
+                        Outcome::from_error(error),
+                        work.receive_count,
+                        work.deferrals,
+                    );
+                    tally.outcome(work.item.execution_id(), &work.item.label(), &outcome);
+                    outcomes.push((work.message_id, outcome));
+                }
+            }
+        }
+        let done: Vec<_> = applied
+            .iter()
+            .map(|(w, t)| (w.item_version(), t.clone()))
+            .collect();
+        match self.ordering.complete(&done).await {
+            Ok(recorded) => {
+                for ((work, _), recorded) in applied.into_iter().zip(recorded) {
+                    if !recorded {
+                        tracing::warn!(item = %work.item.label(), "claim lapsed before completion; the taker records its own version");
+                    }
+                    outcomes.push((work.message_id, Outcome::Done));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "could not record applied versions; the items will be retried");
+                outcomes.extend(
+                    applied
+                        .into_iter()
+                        .map(|(w, _)| (w.message_id, Outcome::Retry(error.clone()))),
+                );
+            }
+        }
+        self.finish(tally, outcomes.len()).await;
+        outcomes
+    }
+
+    /// Applies a claimed item, giving up at half the claim's lease: the work must end well inside
+    /// the lease, or a newer version could claim the item and be overtaken by this older one.
+    async fn apply_within_lease<T, F, Fut>(&self, item: T, apply: &F) -> Result<Applied>
+    where
+        T: Applicable,
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<Applied>>,
+    {
+        let label = item.label();
+        let span =
+            tracing::info_span!("item", correlation_id = %item.execution_id(), item = %label);
+        let deadline = self.claim_lease / 2;
+        match tokio::time::timeout(deadline, apply(item).instrument(span)).await {
+            Ok(result) => result.map_err(|e| {
+                if e.message().contains(&label) {
+                    e
+                } else {
+                    e.context(&label)
+                }
+            }),
+            Err(_) => Err(Error::external(format!(
+                "{label}: not done within {}s (half the claim lease); abandoned, will be retried",
+                deadline.as_secs()
+            ))),
+        }
+    }
+
+    async fn finish(&self, tally: Tally, messages: usize) {
+        let mut metrics = Metrics::new(self.service);
+        metrics.count("messages", messages as u64);
+        for (execution_id, entry) in tally.into_entries() {
+            for (name, value) in &entry.counts {
+                metrics.count(name, *value);
+            }
+            if execution_id.is_empty() {
+                continue;
+            }
+            let counts: Vec<(&str, u64)> =
+                entry.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            if let Err(error) = self
+                .executions
+                .record(&execution_id, &counts, &entry.lines)
+                .await
+            {
+                tracing::error!(error = %error, execution_id, "could not record the batch in its execution");
+            }
+        }
+        metrics.emit();
+    }
+}

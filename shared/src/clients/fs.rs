@@ -1,0 +1,207 @@
+//! FS DigEks (`/eksamen/...`): the appeal and explanation-request change lists, and the
+//! registration of explanations and appeal decisions. HTTP Basic auth. Registrations are
+//! idempotent per (`vurdId`, `kandidatnr`) on FS's side (`201 registrert` / `200 uendret`).
+//!
+//! The endpoints and fields follow the project's contract for DigEks (research §1.4: the public
+//! documentation is partly out of date); the lists are read leniently into [`FsChange`], which
+//! keeps no personal data.
+
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::appeals::{FsChange, RequestKind};
+use crate::error::{Error, Result};
+use crate::http::{body_text, status_error, transport_error};
+use crate::institution::ExamSystem;
+use crate::retry::RetryPolicy;
+
+const SYSTEM: &str = "FS";
+
+/// One FS environment's address and API user, as stored in the FS secret.
+#[derive(Clone, Deserialize)]
+pub struct FsEnvironment {
+    /// Base URL, e.g. `https://fsws.usit.no`.
+    pub url: String,
+    /// The API user.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for FsEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FsEnvironment {{ url: {:?}, <credentials redacted> }}",
+            self.url
+        )
+    }
+}
+
+/// An explanation to register (`POST /eksamen/begrunnelser/{examSystem}`): a link or a document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplanationRegistration {
+    /// `vurdId`.
+    pub vurd_id: String,
+    /// `kandidatnr`.
+    pub kandidatnr: String,
+    /// `urlBegrunnelse`: where the candidate reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_begrunnelse: Option<String>,
+    /// `dokumentBegrunnelse`: the document, base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dokument_begrunnelse: Option<String>,
+    /// `contentTypeBegrunnelse`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type_begrunnelse: Option<String>,
+    /// `datoBedtOm`: when the candidate asked.
+    pub dato_bedt_om: String,
+    /// `datoGitt`: when the explanation was given.
+    pub dato_gitt: String,
+}
+
+/// An appeal decision to register (`POST /eksamen/vedtak/{examSystem}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionRegistration {
+    /// `vurdId`.
+    pub vurd_id: String,
+    /// `kandidatnr`.
+    pub kandidatnr: String,
+    /// `OPPRETTHOLDT` or `ENDRET`.
+    pub vedtak: String,
+    /// `nyKarakter`, with `ENDRET`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ny_karakter: Option<String>,
+    /// `dato`: when it was decided.
+    pub dato: String,
+}
+
+/// What FS did with a registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registered {
+    /// `201 registrert`: new.
+    New,
+    /// `200 uendret`: FS had it already.
+    Unchanged,
+}
+
+/// A client of one FS environment.
+#[derive(Clone, Debug)]
+pub struct FsClient {
+    http: reqwest::Client,
+    environment: FsEnvironment,
+    retry: RetryPolicy,
+}
+
+impl FsClient {
+    /// A client over a shared HTTP client.
+    pub fn new(http: reqwest::Client, environment: FsEnvironment, retry: RetryPolicy) -> Self {
+        FsClient {
+            http,
+            environment,
+            retry,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.environment.url.trim_end_matches('/'))
+    }
+
+    /// The changes of one list since `siden` (`yyyy-MM-ddTHH:mm:ss`, inclusive).
+    pub async fn changes(
+        &self,
+        kind: RequestKind,
+        exam_system: ExamSystem,
+        institusjonsnr: &str,
+        siden: &str,
+    ) -> Result<Vec<FsChange>> {
+        let list = match kind {
+            RequestKind::Klage => "klager",
+            RequestKind::Begrunnelse => "begrunnelse",
+        };
+        let what = format!("{list} of institution {institusjonsnr} since {siden}");
+        let url = self.url(&format!("/eksamen/{list}/{exam_system}"));
+        self.retry
+            .run(|| async {
+                let response = self
+                    .http
+                    .get(&url)
+                    .basic_auth(&self.environment.username, Some(&self.environment.password))
+                    .query(&[("institusjonsnr", institusjonsnr), ("siden", siden)])
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(SYSTEM, &what, e))?;
+                if !response.status().is_success() {
+                    return Err(status_error(SYSTEM, &what, response).await);
+                }
+                let text = body_text(SYSTEM, &what, response).await?;
+                serde_json::from_str::<Vec<FsChange>>(&text).map_err(|e| {
+                    Error::external(format!(
+                        "{SYSTEM} {what}: answer is not a JSON list of changes: {e}"
+                    ))
+                })
+            })
+            .await
+    }
+
+    /// Registers an explanation. Safe to repeat: FS answers `uendret` the second time.
+    pub async fn register_explanation(
+        &self,
+        exam_system: ExamSystem,
+        explanation: &ExplanationRegistration,
+    ) -> Result<Registered> {
+        let what = format!(
+            "registration of the explanation for vurdId {} kandidatnr {}",
+            explanation.vurd_id, explanation.kandidatnr
+        );
+        self.register(
+            &format!("/eksamen/begrunnelser/{exam_system}"),
+            &what,
+            explanation,
+        )
+        .await
+    }
+
+    /// Registers an appeal decision. Safe to repeat.
+    pub async fn register_decision(
+        &self,
+        exam_system: ExamSystem,
+        decision: &DecisionRegistration,
+    ) -> Result<Registered> {
+        let what = format!(
+            "registration of the decision for vurdId {} kandidatnr {}",
+            decision.vurd_id, decision.kandidatnr
+        );
+        self.register(&format!("/eksamen/vedtak/{exam_system}"), &what, decision)
+            .await
+    }
+
+    async fn register<T: Serialize>(&self, path: &str, what: &str, body: &T) -> Result<Registered> {
+        let url = self.url(path);
+        self.retry
+            .run(|| async {
+                let response = self
+                    .http
+                    .post(&url)
+                    .basic_auth(
+                        &self.environment.username,
+                        Some(&self.environment.password),
+                    )
+                    .json(body)
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(SYSTEM, what, e))?;
+                match response.status() {
+                    StatusCode::CREATED => Ok(Registered::New),
+                    StatusCode::OK => Ok(Registered::Unchanged),
+                    StatusCode::NOT_FOUND => Err(Error::mapping(format!(
+                        "{SYSTEM} {what}: FS has no such case under this exam system (404); check that the exam system is registered on the assessment unit in FS"
+                    ))),
+                    _ => Err(status_error(SYSTEM, what, response).await),
+                }
+            })
+            .await
+    }
+}

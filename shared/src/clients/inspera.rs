@@ -1,0 +1,866 @@
+//! The Inspera Assessment API: an access token from `POST /authenticate/token/` (API key in the
+//! `code` header, cached until shortly before it expires, renewed once on a 401), tests found by
+//! their external id (FS's `vurdId`), appeals, and explanations of grades.
+//!
+//! Inspera's appeal and explanation endpoints are not publicly documented; the paths and JSON
+//! shapes here are the project's contract, played by the sandbox. Ids arrive as JSON numbers or
+//! strings and are accepted either way. Returned values carry ids, states and dates only, never
+//! personal data; webhook payloads are parsed without their `triggeringUserName`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::http::{excerpt, status_error, transport_error};
+use crate::retry::RetryPolicy;
+
+const SYSTEM: &str = "Inspera";
+/// Renew a token this long before Inspera says it expires (at most half its lifetime).
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// The test option that lets explanations of grades be requested.
+pub const EXPLANATIONS_OPTION: &str = "EXPLANATION_OF_GRADES_ADMINISTRATION_ENABLED";
+/// Inspera's `error` text when a candidate has no appeal on a test.
+const NO_APPEAL: &str = "no appeal for this candidate";
+/// What an operator should check when Inspera rejects the credentials.
+const CHECK_CREDENTIALS: &str = "check the Inspera API key/client id";
+
+/// The API credentials, as stored in the Inspera secret.
+#[derive(Clone, Deserialize)]
+pub struct InsperaCredentials {
+    /// The client id, usually the tenant's host name part (e.g. `uio`).
+    pub client_id: String,
+    /// The API key of the integration user.
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for InsperaCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InsperaCredentials")
+            .field("client_id", &self.client_id)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A test (an assessment run) in Inspera.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Test {
+    /// Inspera's id of the test.
+    pub test_id: u64,
+    /// The external system's id: FS's `vurdId`.
+    pub external_test_id: String,
+    /// The test's title.
+    pub title: String,
+}
+
+/// What a withdrawal found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// The appeal is withdrawn (now, or it already was).
+    Withdrawn,
+    /// No appeal was ever registered for the candidate: nothing to withdraw.
+    NoAppeal,
+}
+
+/// Where an appeal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppealState {
+    /// Registered, waiting for a decision.
+    Active,
+    /// Withdrawn before a decision.
+    Withdrawn,
+    /// Decided.
+    Decided,
+}
+
+/// The outcome of a decided appeal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppealOutcome {
+    /// The original grade stands.
+    Upheld,
+    /// A new grade was given.
+    Changed,
+}
+
+/// The decision on an appeal.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppealDecision {
+    /// Upheld or changed.
+    pub outcome: AppealOutcome,
+    /// The new grade when changed.
+    #[serde(default)]
+    pub new_grade: Option<String>,
+    /// When it was decided (RFC 3339).
+    pub decided_at: String,
+}
+
+/// An appeal of one candidate on one test.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Appeal {
+    /// The candidate number (FS's `kandidatnr`).
+    #[serde(deserialize_with = "id_text")]
+    pub candidate_id: String,
+    /// Where it stands.
+    pub status: AppealState,
+    /// The decision, once made.
+    #[serde(default)]
+    pub decision: Option<AppealDecision>,
+}
+
+/// An explanation document as Inspera returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    /// Its content type, e.g. `application/pdf`.
+    pub content_type: String,
+    /// Its bytes, base64 as received.
+    pub content_base64: String,
+}
+
+/// An explanation of a grade: requested, and once given, its document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    /// Inspera's id of the explanation.
+    pub explanation_id: u64,
+    /// The candidate number.
+    pub candidate_id: String,
+    /// Whether it was given.
+    pub given: bool,
+    /// When it was requested.
+    pub requested_at: String,
+    /// When it was given.
+    pub given_at: Option<String>,
+    /// The document, once given.
+    pub document: Option<Document>,
+}
+
+/// A webhook event, without the user who triggered it (personal data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// The event name (`event`, or `eventName` when `event` is absent).
+    pub event: String,
+    /// The test the event concerns.
+    pub context_object_id: u64,
+    /// `TEST` for test events.
+    pub context_object_type: Option<String>,
+    /// The object the event is about: an explanation id, a candidate number, ...
+    pub associated_object_id: Option<String>,
+    /// `EXPLANATION`, `CANDIDATE`, ...
+    pub associated_object_type: Option<String>,
+    /// When it happened.
+    pub timestamp: Option<String>,
+}
+
+/// Parses a webhook body (verify its signature first, with
+/// [`crate::signature::verify_inspera_signature`]). A body without an event name or test id is a
+/// Mapping error.
+pub fn parse_webhook(body: &[u8]) -> Result<WebhookEvent> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Wire {
+        event: Option<String>,
+        event_name: Option<String>,
+        #[serde(default, deserialize_with = "optional_id_number")]
+        context_object_id: Option<u64>,
+        context_object_type: Option<String>,
+        #[serde(default, deserialize_with = "optional_id_text")]
+        associated_object_id: Option<String>,
+        associated_object_type: Option<String>,
+        timestamp: Option<String>,
+    }
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| {
+        Error::mapping(format!(
+            "{SYSTEM} webhook body is not the expected JSON: {e}"
+        ))
+    })?;
+    let event = wire
+        .event
+        .or(wire.event_name)
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| Error::mapping(format!("{SYSTEM} webhook body names no event")))?;
+    let context_object_id = wire.context_object_id.ok_or_else(|| {
+        Error::mapping(format!(
+            "{SYSTEM} webhook {event} has no contextObjectId (the test id)"
+        ))
+    })?;
+    Ok(WebhookEvent {
+        event,
+        context_object_id,
+        context_object_type: wire.context_object_type,
+        associated_object_id: wire.associated_object_id,
+        associated_object_type: wire.associated_object_type,
+        timestamp: wire.timestamp,
+    })
+}
+
+/// An id written as a JSON number or string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireId {
+    Number(u64),
+    Text(String),
+}
+
+impl WireId {
+    fn text(self) -> String {
+        match self {
+            WireId::Number(number) => number.to_string(),
+            WireId::Text(text) => text,
+        }
+    }
+
+    fn number(self) -> std::result::Result<u64, String> {
+        match self {
+            WireId::Number(number) => Ok(number),
+            WireId::Text(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| format!("id {text:?} is not a number")),
+        }
+    }
+}
+
+fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<String, D::Error> {
+    WireId::deserialize(deserializer).map(WireId::text)
+}
+
+fn id_number<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<u64, D::Error> {
+    WireId::deserialize(deserializer)?
+        .number()
+        .map_err(serde::de::Error::custom)
+}
+
+fn optional_id_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    Ok(Option::<WireId>::deserialize(deserializer)?.map(WireId::text))
+}
+
+fn optional_id_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    Option::<WireId>::deserialize(deserializer)?
+        .map(WireId::number)
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTest {
+    #[serde(deserialize_with = "id_number")]
+    test_id: u64,
+    #[serde(deserialize_with = "id_text")]
+    external_test_id: String,
+    #[serde(default)]
+    title: String,
+}
+
+impl From<WireTest> for Test {
+    fn from(wire: WireTest) -> Self {
+        Test {
+            test_id: wire.test_id,
+            external_test_id: wire.external_test_id,
+            title: wire.title,
+        }
+    }
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum WireExplanationStatus {
+    Requested,
+    Given,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireDocument {
+    content_type: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireExplanation {
+    #[serde(deserialize_with = "id_number")]
+    explanation_id: u64,
+    #[serde(deserialize_with = "id_text")]
+    candidate_id: String,
+    status: WireExplanationStatus,
+    requested_at: String,
+    #[serde(default)]
+    given_at: Option<String>,
+    #[serde(default)]
+    document: Option<WireDocument>,
+}
+
+impl From<WireExplanation> for Explanation {
+    fn from(wire: WireExplanation) -> Self {
+        Explanation {
+            explanation_id: wire.explanation_id,
+            candidate_id: wire.candidate_id,
+            given: wire.status == WireExplanationStatus::Given,
+            requested_at: wire.requested_at,
+            given_at: wire.given_at,
+            document: wire.document.map(|document| Document {
+                content_type: document.content_type,
+                content_base64: document.content,
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+struct CachedToken {
+    value: String,
+    renew_at: Instant,
+}
+
+/// A successful answer, or the `error` text of a 404.
+enum Reply<T> {
+    Found { status: StatusCode, value: T },
+    NotFound { error: String },
+}
+
+/// An Inspera client. Build one per cold start: the token is cached inside and fetched on first use.
+pub struct InsperaClient {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: InsperaCredentials,
+    retry: RetryPolicy,
+    token: Mutex<Option<CachedToken>>,
+}
+
+impl InsperaClient {
+    /// A client over a shared HTTP client (see [`crate::http::client`]). `base_url` is the API
+    /// base, ending with `/api`, e.g. `https://uio.inspera.no/api`.
+    pub fn new(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        credentials: InsperaCredentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        InsperaClient {
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            credentials,
+            retry,
+            token: Mutex::new(None),
+        }
+    }
+
+    /// The test whose external id is `external_test_id`, if there is one; more than one is a
+    /// Mapping error.
+    pub async fn find_test(&self, external_test_id: &str) -> Result<Option<Test>> {
+        let what = format!("search for the test with external id {external_test_id}");
+        let query = [("externalTestId", external_test_id)];
+        let found: Vec<WireTest> = self
+            .retry
+            .run(|| self.call(Method::GET, "/v1/test/search", &query, None, &what))
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))?;
+        let mut matching: Vec<Test> = found.into_iter().map(Test::from).collect();
+        if let Some(other) = matching
+            .iter()
+            .find(|test| test.external_test_id != external_test_id)
+        {
+            return Err(Error::mapping(format!(
+                "{SYSTEM} {what} answered test {} with external id {}",
+                other.test_id, other.external_test_id
+            )));
+        }
+        match matching.len() {
+            0 | 1 => Ok(matching.pop()),
+            n => Err(Error::mapping(format!(
+                "{SYSTEM} has {n} tests with external id {external_test_id} (test ids {}); expected one",
+                matching
+                    .iter()
+                    .map(|test| test.test_id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The test with this id; an unknown one is a Mapping error.
+    pub async fn test(&self, test_id: u64) -> Result<Test> {
+        let what = format!("lookup of test {test_id}");
+        let path = format!("/v1/test/{test_id}");
+        let test: Test = self
+            .retry
+            .run(|| self.call::<WireTest>(Method::GET, &path, &[], None, &what))
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))?
+            .into();
+        if test.test_id != test_id {
+            return Err(Error::mapping(format!(
+                "{SYSTEM} {what} answered test {} instead",
+                test.test_id
+            )));
+        }
+        Ok(test)
+    }
+
+    /// Registers an appeal for a candidate; `true` when it was created (or re-activated),
+    /// `false` when it was already registered.
+    pub async fn register_appeal(&self, test_id: u64, candidate_id: &str) -> Result<bool> {
+        let what = format!("appeal registration for candidate {candidate_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/appeals");
+        let body = json!({ "candidateId": candidate_id });
+        let reply = self
+            .retry
+            .run(|| self.call::<Appeal>(Method::POST, &path, &[], Some(&body), &what))
+            .await?;
+        match reply {
+            Reply::Found { status, value } => {
+                same_candidate(&value.candidate_id, candidate_id, &what)?;
+                Ok(status == StatusCode::CREATED)
+            }
+            Reply::NotFound { error } => Err(not_found(&what, &error)),
+        }
+    }
+
+    /// Withdraws a candidate's appeal; [`Withdrawal::NoAppeal`] when none was registered.
+    pub async fn withdraw_appeal(&self, test_id: u64, candidate_id: &str) -> Result<Withdrawal> {
+        let what = format!("appeal withdrawal for candidate {candidate_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/appeals/withdraw");
+        let body = json!({ "candidateId": candidate_id });
+        let reply = self
+            .retry
+            .run(|| self.call::<Value>(Method::POST, &path, &[], Some(&body), &what))
+            .await?;
+        match reply {
+            Reply::Found { .. } => Ok(Withdrawal::Withdrawn),
+            Reply::NotFound { error } if error == NO_APPEAL => Ok(Withdrawal::NoAppeal),
+            Reply::NotFound { error } => Err(not_found(&what, &error)),
+        }
+    }
+
+    /// A candidate's appeal, or `None` when none was registered.
+    pub async fn appeal(&self, test_id: u64, candidate_id: &str) -> Result<Option<Appeal>> {
+        let what = format!("appeal of candidate {candidate_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/appeals/{candidate_id}");
+        let reply = self
+            .retry
+            .run(|| self.call::<Appeal>(Method::GET, &path, &[], None, &what))
+            .await?;
+        match reply {
+            Reply::Found { value, .. } => {
+                same_candidate(&value.candidate_id, candidate_id, &what)?;
+                Ok(Some(value))
+            }
+            Reply::NotFound { error } if error == NO_APPEAL => Ok(None),
+            Reply::NotFound { error } => Err(not_found(&what, &error)),
+        }
+    }
+
+    /// Turns on explanations of grades for a test (idempotent).
+    pub async fn enable_explanations(&self, test_id: u64) -> Result<()> {
+        let what = format!("enabling explanations on test {test_id}");
+        let path = format!("/v1/test/{test_id}/options");
+        let body = json!({
+            "testOptions": {
+                "explanationOptions": [{ "option": EXPLANATIONS_OPTION, "value": true }],
+            },
+        });
+        self.retry
+            .run(|| self.call::<Value>(Method::POST, &path, &[], Some(&body), &what))
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))
+            .map(drop)
+    }
+
+    /// The explanations requested for a candidate on a test, oldest first.
+    pub async fn explanations(&self, test_id: u64, candidate_id: &str) -> Result<Vec<Explanation>> {
+        let what = format!("explanations of candidate {candidate_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/explanations");
+        let query = [("candidateId", candidate_id)];
+        let list: Vec<WireExplanation> = self
+            .retry
+            .run(|| self.call(Method::GET, &path, &query, None, &what))
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))?;
+        Ok(list
+            .into_iter()
+            .map(Explanation::from)
+            .filter(|explanation| explanation.candidate_id == candidate_id)
+            .collect())
+    }
+
+    /// Requests an explanation for a candidate. Each request Inspera accepts publishes a new,
+    /// final explanation request, so this is sent exactly once and never retried: check
+    /// [`InsperaClient::explanations`] first, and after a failure check again before asking anew.
+    pub async fn request_explanation(
+        &self,
+        test_id: u64,
+        candidate_id: &str,
+    ) -> Result<Explanation> {
+        let what = format!("explanation request for candidate {candidate_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/explanations");
+        let body = json!({ "candidateId": candidate_id });
+        let explanation: Explanation = self
+            .call::<WireExplanation>(Method::POST, &path, &[], Some(&body), &what)
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))?
+            .into();
+        same_candidate(&explanation.candidate_id, candidate_id, &what)?;
+        Ok(explanation)
+    }
+
+    /// One explanation of a test.
+    pub async fn explanation(&self, test_id: u64, explanation_id: u64) -> Result<Explanation> {
+        let what = format!("explanation {explanation_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/explanations/{explanation_id}");
+        let explanation: Explanation = self
+            .retry
+            .run(|| self.call::<WireExplanation>(Method::GET, &path, &[], None, &what))
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))?
+            .into();
+        if explanation.explanation_id != explanation_id {
+            return Err(Error::mapping(format!(
+                "{SYSTEM} {what} answered explanation {} instead",
+                explanation.explanation_id
+            )));
+        }
+        Ok(explanation)
+    }
+
+    /// One request with the bearer token: a success is parsed as `T`, a 404 comes back with its
+    /// `error` text, any other failure is a categorised error.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Reply<T>> {
+        let url = format!("{}{path}", self.base_url);
+        let build = |token: HeaderValue| {
+            let request = self
+                .http
+                .request(method.clone(), &url)
+                .query(query)
+                .header(AUTHORIZATION, token);
+            match body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        };
+        let response = self.send_authorized(build, what).await?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            let text = response.text().await.unwrap_or_default();
+            return Ok(Reply::NotFound {
+                error: error_text(&text),
+            });
+        }
+        if !status.is_success() {
+            return Err(status_error(SYSTEM, what, response).await);
+        }
+        let value = response.json::<T>().await.map_err(|e| {
+            Error::external(format!(
+                "{SYSTEM} {what}: answer is not the expected JSON: {e}"
+            ))
+        })?;
+        Ok(Reply::Found { status, value })
+    }
+
+    /// Sends with the cached token; on a 401 renews the token once and sends again. A second 401
+    /// is a Configuration error.
+    async fn send_authorized(
+        &self,
+        build: impl Fn(HeaderValue) -> reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Response> {
+        let response = self.send_with_token(&build, what, false).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let response = self.send_with_token(&build, what, true).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(rejected_credentials(what, response).await);
+        }
+        Ok(response)
+    }
+
+    async fn send_with_token(
+        &self,
+        build: &impl Fn(HeaderValue) -> reqwest::RequestBuilder,
+        what: &str,
+        renew: bool,
+    ) -> Result<Response> {
+        let token = self.bearer(renew).await?;
+        build(token)
+            .send()
+            .await
+            .map_err(|e| transport_error(SYSTEM, what, e))
+    }
+
+    async fn bearer(&self, force_renew: bool) -> Result<HeaderValue> {
+        let mut cached = self.token.lock().await;
+        let fresh = cached
+            .as_ref()
+            .filter(|token| !force_renew && Instant::now() < token.renew_at);
+        let value = match fresh {
+            Some(token) => token.value.clone(),
+            None => {
+                let token = self.fetch_token().await?;
+                let value = token.value.clone();
+                *cached = Some(token);
+                value
+            }
+        };
+        HeaderValue::from_str(&format!("Bearer {value}")).map_err(|_| {
+            Error::external(format!(
+                "{SYSTEM} issued a token that is not a valid header value"
+            ))
+        })
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken> {
+        let what = "token request";
+        let response = self
+            .http
+            .post(format!("{}/authenticate/token/", self.base_url))
+            .query(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", self.credentials.client_id.as_str()),
+            ])
+            .header("code", self.credentials.api_key.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .map_err(|e| transport_error(SYSTEM, what, e))?;
+        match response.status() {
+            s if s.is_success() => {}
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(rejected_credentials(what, response).await)
+            }
+            StatusCode::CONFLICT => {
+                let text = excerpt(&response.text().await.unwrap_or_default(), 200);
+                return Err(Error::configuration(format!(
+                    "{SYSTEM} {what} answered 409 Conflict: {text}; Inspera holds several tokens for the integration user, contact Inspera support"
+                )));
+            }
+            _ => return Err(status_error(SYSTEM, what, response).await),
+        }
+        let token: TokenResponse = response.json().await.map_err(|e| {
+            Error::external(format!(
+                "{SYSTEM} token response is not the expected JSON: {e}"
+            ))
+        })?;
+        Ok(CachedToken {
+            value: token.access_token,
+            renew_at: Instant::now() + usable_lifetime(token.expires_in),
+        })
+    }
+}
+
+/// How long a token that expires in `expires_in` seconds is used: until a minute before it
+/// expires, or until halfway for tokens shorter than two minutes.
+fn usable_lifetime(expires_in: u64) -> Duration {
+    let lifetime = Duration::from_secs(expires_in);
+    lifetime - TOKEN_MARGIN.min(lifetime / 2)
+}
+
+/// The `error` field of an error body, or the body itself, on one line.
+fn error_text(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|value| {
+            value
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| excerpt(body, 200))
+}
+
+/// A 404 about `what`: the test or candidate named there is not in Inspera.
+fn not_found(what: &str, error: &str) -> Error {
+    Error::mapping(format!("{SYSTEM} {what} answered 404 Not Found: {error}"))
+}
+
+/// The value of a successful reply; a 404 is a Mapping error.
+fn found_or_mapping<T>(reply: Reply<T>, what: &str) -> Result<T> {
+    match reply {
+        Reply::Found { value, .. } => Ok(value),
+        Reply::NotFound { error } => Err(not_found(what, &error)),
+    }
+}
+
+/// Guards against an answer about another candidate than the one asked about.
+fn same_candidate(answered: &str, asked: &str, what: &str) -> Result<()> {
+    if answered == asked {
+        Ok(())
+    } else {
+        Err(Error::mapping(format!(
+            "{SYSTEM} {what} answered about candidate {answered} instead"
+        )))
+    }
+}
+
+/// Inspera refused the credentials (or the token it issued): a Configuration error.
+async fn rejected_credentials(what: &str, response: Response) -> Error {
+    let status = response.status();
+    let text = excerpt(&response.text().await.unwrap_or_default(), 200);
+    Error::configuration(format!(
+        "{SYSTEM} {what} answered {status}: {text}; {CHECK_CREDENTIALS}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Category;
+
+    #[test]
+    fn credentials_debug_hides_the_key() {
+        let credentials = InsperaCredentials {
+            client_id: "uio".to_owned(),
+            api_key: "very-secret-key".to_owned(),
+        };
+        let shown = format!("{credentials:?}");
+        assert!(shown.contains("uio"));
+        assert!(!shown.contains("very-secret-key"));
+    }
+
+    #[test]
+    fn tests_accept_ids_as_numbers_or_strings() {
+        let tests: Vec<WireTest> = serde_json::from_str(
+            r#"[{"testId": 700001, "externalTestId": "MTg1LUVYUEhJTDAz", "title": "EXPHIL03 2026 HØST"},
+                {"testId": "700002", "externalTestId": 42}]"#,
+        )
+        .unwrap();
+        let tests: Vec<Test> = tests.into_iter().map(Test::from).collect();
+        assert_eq!(tests[0].test_id, 700_001);
+        assert_eq!(tests[0].external_test_id, "MTg1LUVYUEhJTDAz");
+        assert_eq!(tests[1].test_id, 700_002);
+        assert_eq!(tests[1].external_test_id, "42");
+        assert_eq!(tests[1].title, "");
+        assert!(
+            serde_json::from_str::<WireTest>(r#"{"testId": "abc", "externalTestId": "x"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn appeals_parse_with_and_without_a_decision() {
+        let active: Appeal =
+            serde_json::from_str(r#"{"candidateId": 12345, "status": "ACTIVE", "decision": null}"#)
+                .unwrap();
+        assert_eq!(active.candidate_id, "12345");
+        assert_eq!(active.status, AppealState::Active);
+        assert_eq!(active.decision, None);
+        let decided: Appeal = serde_json::from_str(
+            r#"{"candidateId": "12345", "status": "DECIDED",
+                "decision": {"outcome": "CHANGED", "newGrade": "B", "decidedAt": "2026-11-22T10:00:00Z"}}"#,
+        )
+        .unwrap();
+        let decision = decided.decision.unwrap();
+        assert_eq!(decision.outcome, AppealOutcome::Changed);
+        assert_eq!(decision.new_grade.as_deref(), Some("B"));
+        assert!(
+            serde_json::from_str::<Appeal>(r#"{"candidateId": "1", "status": "LOST"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn explanations_parse_requested_and_given() {
+        let requested: Explanation = serde_json::from_str::<WireExplanation>(
+            r#"{"explanationId": "900001", "candidateId": 12345, "status": "REQUESTED",
+                "requestedAt": "2026-11-22T10:00:00Z", "givenAt": null, "document": null}"#,
+        )
+        .unwrap()
+        .into();
+        assert_eq!(requested.explanation_id, 900_001);
+        assert_eq!(requested.candidate_id, "12345");
+        assert!(!requested.given);
+        assert_eq!(requested.document, None);
+        let given: Explanation = serde_json::from_str::<WireExplanation>(
+            r#"{"explanationId": 900002, "candidateId": "12345", "status": "GIVEN",
+                "requestedAt": "2026-11-22T10:00:00Z", "givenAt": "2026-11-22T11:00:00Z",
+                "document": {"contentType": "application/pdf", "content": "JVBERi0xLjQK"}}"#,
+        )
+        .unwrap()
+        .into();
+        assert!(given.given);
+        assert_eq!(given.given_at.as_deref(), Some("2026-11-22T11:00:00Z"));
+        let document = given.document.unwrap();
+        assert_eq!(document.content_type, "application/pdf");
+        assert_eq!(document.content_base64, "JVBERi0xLjQK");
+    }
+
+    #[test]
+    fn webhooks_accept_either_event_key_and_drop_the_user() {
+        let event = parse_webhook(
+            br#"{"event": "explanation_given", "eventName": "explanation_given",
+                 "contextObjectId": 700001, "contextObjectType": "TEST",
+                 "associatedObjectId": 900001, "associatedObjectType": "EXPLANATION",
+                 "triggeringUserId": 510001, "triggeringUserName": "sensor1234",
+                 "timestamp": "2026-11-22T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(event.event, "explanation_given");
+        assert_eq!(event.context_object_id, 700_001);
+        assert_eq!(event.associated_object_id.as_deref(), Some("900001"));
+        assert!(!format!("{event:?}").contains("sensor1234"));
+
+        let old_style = parse_webhook(
+            br#"{"eventName": "appeal_decided", "contextObjectId": "700002", "associatedObjectId": "12345"}"#,
+        )
+        .unwrap();
+        assert_eq!(old_style.event, "appeal_decided");
+        assert_eq!(old_style.context_object_id, 700_002);
+        assert_eq!(old_style.associated_object_id.as_deref(), Some("12345"));
+        assert_eq!(old_style.timestamp, None);
+    }
+
+    #[test]
+    fn webhooks_without_event_or_test_are_mapping_errors() {
+        for body in [
+            &br#"{"contextObjectId": 1}"#[..],
+            br#"{"event": "confirm_final_grades"}"#,
+            br#"{"event": "x", "contextObjectId": "not a number"}"#,
+            b"not json",
+        ] {
+            let error = parse_webhook(body).unwrap_err();
+            assert_eq!(error.category(), Category::Mapping);
+        }
+    }
+
+    #[test]
+    fn tokens_are_renewed_a_minute_early_or_halfway() {
+        assert_eq!(usable_lifetime(3600), Duration::from_secs(3540));
+        assert_eq!(usable_lifetime(60), Duration::from_secs(30));
+        assert_eq!(usable_lifetime(1), Duration::from_millis(500));
+        assert_eq!(usable_lifetime(0), Duration::ZERO);
+    }
+
+    #[test]
+    fn error_text_prefers_the_error_field() {
+        assert_eq!(
+            error_text(r#"{"error": "no appeal for this candidate"}"#),
+            NO_APPEAL
+        );
+        assert_eq!(error_text("plain\n text"), "plain text");
+    }
+}
