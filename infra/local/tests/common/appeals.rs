@@ -41,6 +41,15 @@ pub async fn poll_and_dispatch(local: &Local) -> serde_json::Value {
 
 /// The graders answer everything; Inspera's webhooks and a WISEflow poll bring it back to FS.
 pub async fn answer_and_return(local: &Local) {
+    answer(local).await;
+    local
+        .drain(Duration::from_secs(600), |_| {})
+        .await
+        .expect("the return queue drains");
+}
+
+/// The graders answer everything; Inspera's webhooks and a WISEflow poll queue the answers.
+pub async fn answer(local: &Local) {
     let sandbox = &local.sandbox;
     sandbox.inspera.give_explanations();
     sandbox.inspera.decide_appeals();
@@ -56,10 +65,6 @@ pub async fn answer_and_return(local: &Local) {
         .fire_schedule("WiseflowPollFunction")
         .await
         .expect("wiseflow-poll runs");
-    local
-        .drain(Duration::from_secs(600), |_| {})
-        .await
-        .expect("the return queue drains");
 }
 
 /// (vurdId, kandidatnr) of every case of one institution, with the latest appeal status.
