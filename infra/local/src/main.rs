@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use flyt_local::report::{print_progress, print_report};
+use flyt_local::report::{print_appeals_report, print_progress, print_report};
 use flyt_local::{bench, Emulator, Local, LocalOptions};
 use flyt_sandbox::{Faults, SandboxOptions};
 
@@ -103,8 +103,16 @@ async fn run(
     let local = Local::start(&emulator.url, options).await?;
     println!("emulator  {}", emulator.url);
     println!(
-        "sandbox   Bokbasen {}  Alma {}",
-        local.sandbox.bokbasen_url, local.sandbox.alma_url
+        "sandbox   Bokbasen {}  Alma {}  FS {}  WISEflow {}  Inspera {}",
+        local.sandbox.bokbasen_url,
+        local.sandbox.alma_url,
+        local.sandbox.fs_url,
+        local.sandbox.wiseflow_url,
+        local.sandbox.inspera_url
+    );
+    println!(
+        "gateway   {} (webhook routes of template.yaml)",
+        local.gateway.url
     );
     println!("stack     {} (from template.yaml)", local.stack.name);
     if fault_rate > 0.0 {
@@ -117,7 +125,10 @@ async fn run(
             down: false,
         };
         local.sandbox.bokbasen.set_faults(faults.clone());
-        local.sandbox.alma.set_faults(faults);
+        local.sandbox.alma.set_faults(faults.clone());
+        local.sandbox.fs.set_faults(faults.clone());
+        local.sandbox.wiseflow.set_faults(faults.clone());
+        local.sandbox.inspera.set_faults(faults);
         println!(
             "faults    {:.0}% of sandbox requests fail (5xx, timeouts, 429)",
             fault_rate * 100.0
@@ -135,6 +146,17 @@ async fn run(
             .await?;
         println!();
         print_report(&local, &stats).await?;
+        let (given, decided, answered) = local.graders_answer().await?;
+        println!(
+            "graders answered: Inspera gave {given} explanations and decided {decided} appeals (webhooks); WISEflow accepted {answered} responses (polled)"
+        );
+        local
+            .drain(Duration::from_secs(3600), |depths| {
+                print_progress(depths, &local)
+            })
+            .await?;
+        println!();
+        print_appeals_report(&local).await?;
         if once {
             return Ok(());
         }

@@ -351,6 +351,25 @@ impl Local {
         Ok(answers)
     }
 
+    /// The exam systems' graders answer everything: Inspera's give every requested explanation
+    /// and decide every standing appeal (its webhooks reach the receiver through the gateway), and
+    /// WISEflow's assessors respond and have their responses accepted; then WISEflow is polled.
+    /// Returns (explanations given in Inspera, appeals decided in Inspera, WISEflow requests answered).
+    pub async fn graders_answer(&self) -> Result<(usize, usize, usize), String> {
+        let inspera = &self.sandbox.inspera;
+        let given = inspera.give_explanations();
+        let decided = inspera.decide_appeals();
+        if !inspera.wait_for_webhooks(Duration::from_secs(300)).await {
+            return Err("Inspera's webhooks were not all delivered within 300 s".to_owned());
+        }
+        let answered = self
+            .sandbox
+            .wiseflow
+            .advance_explanations(flyt_sandbox::EXPLANATION_ACCEPTED);
+        self.fire_schedule("WiseflowPollFunction").await?;
+        Ok((given, decided, answered))
+    }
+
     /// Runs the functions' invocations on `runtime` (the benchmark's handler runtime).
     pub fn invoke_on(&mut self, runtime: tokio::runtime::Handle) {
         self.invocations = Some(runtime);

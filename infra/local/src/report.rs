@@ -70,17 +70,7 @@ pub async fn print_report(local: &Local, stats: &DrainStats) -> Result<(), Strin
         let counts = COUNTERS
             .map(|c| format!("{:>16}", execution.count(c)))
             .join("");
-        let status = execution.status();
-        let colour = match status {
-            _ if !std::io::stdout().is_terminal() => None,
-            Status::Ko => Some("31"),
-            Status::Ok => Some("32"),
-            Status::Running => None,
-        };
-        let status = match colour {
-            Some(code) => format!("\x1b[{code}m{status}\x1b[0m"),
-            None => status.to_string(),
-        };
+        let status = coloured(execution.status());
         println!("{report:<14}{counts}  {status}  ({})", execution.id);
         for line in executions
             .lines(&execution.id)
@@ -110,4 +100,175 @@ pub async fn print_report(local: &Local, stats: &DrainStats) -> Result<(), Strin
         local.poller_requests.by_service()
     );
     Ok(())
+}
+
+/// A status, red or green on a terminal.
+fn coloured(status: Status) -> String {
+    let colour = match status {
+        _ if !std::io::stdout().is_terminal() => None,
+        Status::Ko => Some("31"),
+        Status::Ok => Some("32"),
+        Status::Running => None,
+    };
+    match colour {
+        Some(code) => format!("\x1b[{code}m{status}\x1b[0m"),
+        None => status.to_string(),
+    }
+}
+
+/// The appeals and explanations flow per institution: what FS listed, what reached the exam
+/// system, what came back to FS — summed over the institution's executions, with the worst status.
+pub async fn print_appeals_report(local: &Local) -> Result<(), String> {
+    let executions = flyt::execution::ExecutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ExecutionsTable"),
+    );
+    let counters: [(&str, &[&str]); 7] = [
+        ("read from FS", &["read"]),
+        ("queued", &["queued"]),
+        (
+            "appeals in exam system",
+            &[
+                "appeal_registered",
+                "reassessment_created",
+                "reassessment_existing",
+            ],
+        ),
+        (
+            "withdrawn",
+            &[
+                "appeal_withdrawn",
+                "withdrawn_before_registration",
+                "withdrawal_noted",
+            ],
+        ),
+        ("explanations requested", &["explanation_requested"]),
+        (
+            "repeats recognised",
+            &[
+                "already_applied",
+                "explanation_already_requested",
+                "appeal_already_registered",
+            ],
+        ),
+        ("parked", &["parked", "failed"]),
+    ];
+    println!();
+    println!("appeals and explanations (FS -> exam systems -> FS)");
+    println!(
+        "{:<12}{:<10}{}{:>24}  status",
+        "institution",
+        "system",
+        counters.map(|(name, _)| format!("{name:>24}")).join(""),
+        "answers in FS"
+    );
+    let entries = flyt::institution::InstitutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ConfigTable"),
+    )
+    .active()
+    .await
+    .map_err(|e| e.to_string())?;
+    for (org, institution) in entries {
+        let system = institution
+            .as_ref()
+            .map(|i| i.exam_system.to_string())
+            .unwrap_or_else(|_| "-".to_owned());
+        let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut worst = Status::Ok;
+        let mut lines = Vec::new();
+        for interface in [
+            format!("fs-poll-{org}"),
+            format!("fs-poll-{org}-klage"),
+            format!("fs-poll-{org}-begrunnelse"),
+        ] {
+            for execution in executions
+                .list(&interface, 100)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                for (name, parts) in &counters {
+                    *totals.entry(name).or_default() +=
+                        parts.iter().map(|p| execution.count(p)).sum::<u64>();
+                }
+                if execution.status() == Status::Ko {
+                    worst = Status::Ko;
+                    lines.extend(
+                        executions
+                            .lines(&execution.id)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .into_iter()
+                            .filter(|l| l.category.is_some()),
+                    );
+                }
+            }
+        }
+        let counts = counters
+            .map(|(name, _)| format!("{:>24}", totals.get(name).copied().unwrap_or(0)))
+            .join("");
+        let in_fs = match &institution {
+            Ok(i) => answers_in_fs(local, &i.institusjonsnr),
+            Err(_) => 0,
+        };
+        println!(
+            "{org:<12}{system:<10}{counts}{in_fs:>24}  {}",
+            coloured(worst)
+        );
+        for line in lines.iter().take(5) {
+            if let Some(category) = line.category {
+                println!("    [{category}] {}", line.message);
+            }
+        }
+    }
+    let fs = &local.sandbox.fs;
+    let registered = fs.registered_explanations();
+    for system in ["INSPERA", "WISEFLOW"] {
+        println!(
+            "FS holds {} explanations from {system}",
+            registered
+                .iter()
+                .filter(|r| r.exam_system == system)
+                .count()
+        );
+    }
+    println!(
+        "FS holds {} appeal decisions; {} repeated registrations answered \"uendret\"",
+        fs.registered_decisions().len(),
+        fs.duplicate_registrations()
+    );
+    println!(
+        "Inspera: {} explanation requests, {} made twice; WISEflow: {} reassessment flows, {} explanation requests",
+        local.sandbox.inspera.explanations().len(),
+        local.sandbox.inspera.duplicate_explanation_requests(),
+        local.sandbox.wiseflow.reassessments().len(),
+        local.sandbox.wiseflow.explanation_requests().len()
+    );
+    Ok(())
+}
+
+/// Explanations and decisions FS holds for the cases of one institution.
+fn answers_in_fs(local: &Local, institusjonsnr: &str) -> usize {
+    let fs = &local.sandbox.fs;
+    let cases: std::collections::BTreeSet<(String, String)> = fs
+        .appeals(institusjonsnr)
+        .into_iter()
+        .map(|a| (a.assessment_id, a.candidate_number))
+        .chain(
+            fs.explanation_requests(institusjonsnr)
+                .into_iter()
+                .map(|r| (r.assessment_id, r.candidate_number)),
+        )
+        .collect();
+    let explanations = fs
+        .registered_explanations()
+        .into_iter()
+        .filter(|e| cases.contains(&(e.assessment_id.clone(), e.candidate_number.clone())))
+        .count();
+    let decisions = fs
+        .registered_decisions()
+        .into_iter()
+        .filter(|d| cases.contains(&(d.assessment_id.clone(), d.candidate_number.clone())))
+        .count();
+    explanations + decisions
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use flyt::clients::inspera::{
-    parse_webhook, AppealState, InsperaClient, InsperaCredentials, Withdrawal,
+    AppealState, InsperaClient, InsperaCredentials, Withdrawal,
 };
 use flyt::config::Vars;
 use flyt::retry::RetryPolicy;
@@ -365,14 +365,23 @@ async fn webhook_bodies_verify_and_parse_without_the_user() {
         verify_inspera_signature(b"other-secret", body, Some(&delivery.signature)).unwrap_err();
     assert_eq!(error.category(), Category::Mapping);
 
-    let event = parse_webhook(body).expect("parses");
-    assert_eq!(event.event, "appeal_decided");
-    assert_eq!(event.context_object_id, test_id);
-    assert_eq!(
-        event.associated_object_id.as_deref(),
-        Some(candidate.as_str())
+    let limits = inspera_webhook::verify::Limits {
+        max_body_bytes: 16_384,
+        max_age_ms: 3_600_000,
+    };
+    let verdict = inspera_webhook::verify::check(
+        b"hook-secret",
+        body,
+        Some(&delivery.signature),
+        limits,
+        flyt::time::now_ms(),
     );
-    assert_eq!(event.associated_object_type.as_deref(), Some("CANDIDATE"));
+    let inspera_webhook::verify::Verdict::Accept(event) = verdict else {
+        panic!("the receiver accepts the sandbox's webhook: {verdict:?}");
+    };
+    assert_eq!(event.kind, flyt::appeals::InsperaEventKind::AppealDecided);
+    assert_eq!(event.test_id, test_id);
+    assert_eq!(event.associated_id, candidate);
     let shown = format!("{event:?}");
     for name in sandbox.inspera.personal_data() {
         assert!(!shown.contains(&name), "the grader's name is dropped");

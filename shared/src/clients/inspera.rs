@@ -143,65 +143,6 @@ pub struct Explanation {
     pub document: Option<Document>,
 }
 
-/// A webhook event, without the user who triggered it (personal data).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebhookEvent {
-    /// The event name (`event`, or `eventName` when `event` is absent).
-    pub event: String,
-    /// The test the event concerns.
-    pub context_object_id: u64,
-    /// `TEST` for test events.
-    pub context_object_type: Option<String>,
-    /// The object the event is about: an explanation id, a candidate number, ...
-    pub associated_object_id: Option<String>,
-    /// `EXPLANATION`, `CANDIDATE`, ...
-    pub associated_object_type: Option<String>,
-    /// When it happened.
-    pub timestamp: Option<String>,
-}
-
-/// Parses a webhook body (verify its signature first, with
-/// [`crate::signature::verify_inspera_signature`]). A body without an event name or test id is a
-/// Mapping error.
-pub fn parse_webhook(body: &[u8]) -> Result<WebhookEvent> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Wire {
-        event: Option<String>,
-        event_name: Option<String>,
-        #[serde(default, deserialize_with = "optional_id_number")]
-        context_object_id: Option<u64>,
-        context_object_type: Option<String>,
-        #[serde(default, deserialize_with = "optional_id_text")]
-        associated_object_id: Option<String>,
-        associated_object_type: Option<String>,
-        timestamp: Option<String>,
-    }
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| {
-        Error::mapping(format!(
-            "{SYSTEM} webhook body is not the expected JSON: {e}"
-        ))
-    })?;
-    let event = wire
-        .event
-        .or(wire.event_name)
-        .filter(|name| !name.is_empty())
-        .ok_or_else(|| Error::mapping(format!("{SYSTEM} webhook body names no event")))?;
-    let context_object_id = wire.context_object_id.ok_or_else(|| {
-        Error::mapping(format!(
-            "{SYSTEM} webhook {event} has no contextObjectId (the test id)"
-        ))
-    })?;
-    Ok(WebhookEvent {
-        event,
-        context_object_id,
-        context_object_type: wire.context_object_type,
-        associated_object_id: wire.associated_object_id,
-        associated_object_type: wire.associated_object_type,
-        timestamp: wire.timestamp,
-    })
-}
-
 /// An id written as a JSON number or string.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -236,21 +177,6 @@ fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<St
 fn id_number<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<u64, D::Error> {
     WireId::deserialize(deserializer)?
         .number()
-        .map_err(serde::de::Error::custom)
-}
-
-fn optional_id_text<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    Ok(Option::<WireId>::deserialize(deserializer)?.map(WireId::text))
-}
-
-fn optional_id_number<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<u64>, D::Error> {
-    Option::<WireId>::deserialize(deserializer)?
-        .map(WireId::number)
-        .transpose()
         .map_err(serde::de::Error::custom)
 }
 
@@ -730,7 +656,6 @@ async fn rejected_credentials(what: &str, response: Response) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Category;
 
     #[test]
     fn credentials_debug_hides_the_key() {
@@ -807,44 +732,6 @@ mod tests {
         let document = given.document.unwrap();
         assert_eq!(document.content_type, "application/pdf");
         assert_eq!(document.content_base64, "JVBERi0xLjQK");
-    }
-
-    #[test]
-    fn webhooks_accept_either_event_key_and_drop_the_user() {
-        let event = parse_webhook(
-            br#"{"event": "explanation_given", "eventName": "explanation_given",
-                 "contextObjectId": 700001, "contextObjectType": "TEST",
-                 "associatedObjectId": 900001, "associatedObjectType": "EXPLANATION",
-                 "triggeringUserId": 510001, "triggeringUserName": "sensor1234",
-                 "timestamp": "2026-11-22T10:00:00Z"}"#,
-        )
-        .unwrap();
-        assert_eq!(event.event, "explanation_given");
-        assert_eq!(event.context_object_id, 700_001);
-        assert_eq!(event.associated_object_id.as_deref(), Some("900001"));
-        assert!(!format!("{event:?}").contains("sensor1234"));
-
-        let old_style = parse_webhook(
-            br#"{"eventName": "appeal_decided", "contextObjectId": "700002", "associatedObjectId": "12345"}"#,
-        )
-        .unwrap();
-        assert_eq!(old_style.event, "appeal_decided");
-        assert_eq!(old_style.context_object_id, 700_002);
-        assert_eq!(old_style.associated_object_id.as_deref(), Some("12345"));
-        assert_eq!(old_style.timestamp, None);
-    }
-
-    #[test]
-    fn webhooks_without_event_or_test_are_mapping_errors() {
-        for body in [
-            &br#"{"contextObjectId": 1}"#[..],
-            br#"{"event": "confirm_final_grades"}"#,
-            br#"{"event": "x", "contextObjectId": "not a number"}"#,
-            b"not json",
-        ] {
-            let error = parse_webhook(body).unwrap_err();
-            assert_eq!(error.category(), Category::Mapping);
-        }
     }
 
     #[test]

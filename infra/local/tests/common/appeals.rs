@@ -50,21 +50,7 @@ pub async fn answer_and_return(local: &Local) {
 
 /// The graders answer everything; Inspera's webhooks and a WISEflow poll queue the answers.
 pub async fn answer(local: &Local) {
-    let sandbox = &local.sandbox;
-    sandbox.inspera.give_explanations();
-    sandbox.inspera.decide_appeals();
-    assert!(
-        sandbox
-            .inspera
-            .wait_for_webhooks(Duration::from_secs(120))
-            .await,
-        "Inspera delivered its webhooks"
-    );
-    sandbox.wiseflow.advance_explanations(3);
-    local
-        .fire_schedule("WiseflowPollFunction")
-        .await
-        .expect("wiseflow-poll runs");
+    local.graders_answer().await.expect("the graders answer");
 }
 
 /// (vurdId, kandidatnr) of every case of one institution, with the latest appeal status.
