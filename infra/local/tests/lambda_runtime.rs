@@ -23,7 +23,15 @@ const BOKBASEN_HOST: &str = "https://api.bokbasen.io";
 /// How long one invocation may take before the test gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(40);
 /// The functions under test: binary name = cargo-lambda function name = events folder.
-const FUNCTIONS: [&str; 2] = ["bokbasen-fetch", "alma-forward"];
+const FUNCTIONS: [&str; 7] = [
+    "bokbasen-fetch",
+    "alma-forward",
+    "fs-poll",
+    "exam-dispatch",
+    "inspera-webhook",
+    "wiseflow-poll",
+    "fs-return",
+];
 
 /// A process started by this test, killed (and reaped) when dropped, also when the test panics.
 struct Process {
@@ -183,7 +191,7 @@ fn start_function(root: &Path, local: &Local, binary: &str, port: u16) -> Proces
     let mut command = Command::new(function_binary(binary));
     command.current_dir(root).env_clear();
     command.envs(vars.iter());
-    for name in ["STATE_TABLE", "EXECUTIONS_TABLE", "BOKBASEN_API_URL"] {
+    for name in ["STATE_TABLE", "EXECUTIONS_TABLE"] {
         assert!(
             vars.get(name).is_some(),
             "{binary}: the local stack does not set {name}"
@@ -345,6 +353,55 @@ async fn parked(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, Stri
 }
 
 /// The ISBN13 in the body of record `index` of an SQS sample.
+/// (category, reason) of every message parked in a dead-letter queue (up to 10).
+async fn parked_reasons(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, String)> {
+    let output = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot receive from {queue_url}: {e}"));
+    output
+        .messages()
+        .iter()
+        .map(|m| {
+            let attribute = |name: &str| {
+                m.message_attributes()
+                    .and_then(|a| a.get(name))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or("(none)")
+                    .to_owned()
+            };
+            (
+                attribute(flyt::batch::ATTR_ERROR_CATEGORY),
+                attribute(flyt::batch::ATTR_ERROR_REASON),
+            )
+        })
+        .collect()
+}
+
+/// Asserts that both records of a sample batch were parked as Mapping, with reasons containing
+/// `expected` (one fragment per record, in any order).
+async fn assert_both_parked(local: &Local, label: &str, dlq: &str, expected: [&str; 2]) {
+    let url = local.stack.queue(dlq).url.clone();
+    let parked = parked_reasons(&local.aws.sqs, &url).await;
+    assert_eq!(
+        parked.len(),
+        2,
+        "{label}: both records parked in {dlq}: {parked:?}"
+    );
+    for fragment in expected {
+        assert!(
+            parked
+                .iter()
+                .any(|(category, reason)| category == "Mapping" && reason.contains(fragment)),
+            "{label}: a Mapping reason containing {fragment:?}: {parked:?}"
+        );
+    }
+}
+
 fn record_isbn(event: &Value, index: usize) -> String {
     let body: Value = serde_json::from_str(event["Records"][index]["body"].as_str().unwrap_or(""))
         .unwrap_or_default();
@@ -491,7 +548,51 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                         }
                     );
                 }
-                _ => eprintln!("{label}: new sample, checked for an answer only"),
+                ("fs-poll", "schedule") => {
+                    let reports = answer.as_array().expect("one report per list");
+                    assert_eq!(
+                        reports.len(),
+                        4,
+                        "{label}: 2 institutions x 2 lists: {answer}"
+                    );
+                    for report in reports {
+                        assert_eq!(report["status"], "ok", "{label}: {report}");
+                        assert!(report["queued"].as_u64().unwrap() > 0, "{label}: {report}");
+                    }
+                }
+                ("exam-dispatch", "sqs-batch") => {
+                    assert!(
+                        batch_item_failures(&label, &answer).is_empty(),
+                        "{label}: {answer}"
+                    );
+                    // Record 1: a candidate not on the test; record 2: no kandidatnr at all.
+                    assert_both_parked(&local, &label, "DispatchDlq", ["100001", "no kandidatnr"])
+                        .await;
+                }
+                ("inspera-webhook", "unsigned" | "forged") => {
+                    assert_eq!(answer["statusCode"], 401, "{label}: {answer}");
+                    let body = answer["body"].as_str().unwrap_or_default();
+                    assert!(body.contains("X-Inspera-Signature"), "{label}: {body}");
+                }
+                ("wiseflow-poll", "schedule") => {
+                    let reports = answer.as_array().expect("one report per institution");
+                    assert_eq!(
+                        reports.len(),
+                        1,
+                        "{label}: the WISEflow institution: {answer}"
+                    );
+                    assert_eq!(reports[0]["org_id"], "uib");
+                    assert_eq!(reports[0]["error"], Value::Null, "{label}: {answer}");
+                }
+                ("fs-return", "sqs-batch") => {
+                    assert!(
+                        batch_item_failures(&label, &answer).is_empty(),
+                        "{label}: {answer}"
+                    );
+                    // Record 1: an explanation Inspera does not have; record 2: no https link.
+                    assert_both_parked(&local, &label, "ReturnDlq", ["999999", "https link"]).await;
+                }
+                _ => panic!("{label}: a sample without checks; add what its answer must be"),
             }
             answered.push(label);
         }
@@ -505,10 +606,11 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
         );
     }
     eprintln!("answered: {answered:?}");
-    assert!(
-        answered.len() >= 3,
-        "every known sample was invoked: {answered:?}"
-    );
+    let samples: usize = FUNCTIONS
+        .iter()
+        .map(|f| sample_events(&root, f).len())
+        .sum();
+    assert_eq!(answered.len(), samples, "every sample was invoked: {answered:?}");
     drop(processes);
     drop(watch);
 }
