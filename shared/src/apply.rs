@@ -16,11 +16,13 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::batch::{each, BatchProcessor, Message, Outcome};
+use crate::batch::{each, BatchProcessor, Message, Outcome, QueueSettings};
+use crate::config::Vars;
 use crate::error::{Error, Result};
 use crate::execution::{ExecutionStore, LogLine};
 use crate::observability::Metrics;
 use crate::ordering::{Claim, OrderingStore};
+use crate::sender::Sender;
 
 pub use plan::{plan, Plan, Work};
 pub use tally::{Entry, Tally};
@@ -65,6 +67,64 @@ impl Applied {
     }
 }
 
+/// The settings every consuming function reads the same way: its queue, its claims, its tables.
+#[derive(Clone, Debug)]
+pub struct ApplierSettings {
+    /// The consumed queue and its dead-letter queue.
+    pub queue: QueueSettings,
+    /// How long a claim protects work in progress (`CLAIM_LEASE_SECONDS`).
+    pub claim_lease: Duration,
+    /// How long an applied version is remembered (`VERSION_RETENTION_SECONDS`).
+    pub retention: Duration,
+    /// Items applied at once within a batch.
+    pub concurrency: usize,
+    /// DynamoDB table of item versions (`STATE_TABLE`).
+    pub state_table: String,
+    /// DynamoDB table of executions (`EXECUTIONS_TABLE`).
+    pub executions_table: String,
+}
+
+impl ApplierSettings {
+    /// Reads the settings; `queue_var`, `dlq_var` and `concurrency_var` name the function's own
+    /// variables (the last defaulting to `default_concurrency`), `queue_name` says which queue it
+    /// is in error messages.
+    pub fn from_vars(
+        vars: &Vars,
+        queue_var: &str,
+        dlq_var: &str,
+        (concurrency_var, default_concurrency): (&str, usize),
+        queue_name: &str,
+    ) -> Result<Self> {
+        Ok(ApplierSettings {
+            queue: QueueSettings {
+                source_queue_url: vars
+                    .required(queue_var, &format!("the URL of the {queue_name} queue"))?,
+                dead_letter_queue_url: vars.required(
+                    dlq_var,
+                    &format!("the URL of the {queue_name} queue's dead-letter queue"),
+                )?,
+                max_receive_count: vars.parsed_or(
+                    "MAX_RECEIVE_COUNT",
+                    5,
+                    "the queue's maxReceiveCount, a whole number",
+                )?,
+            },
+            claim_lease: vars.seconds_or("CLAIM_LEASE_SECONDS", 120)?,
+            retention: vars.seconds_or("VERSION_RETENTION_SECONDS", 400 * 86_400)?,
+            concurrency: vars
+                .parsed_or(
+                    concurrency_var,
+                    default_concurrency,
+                    "a whole number of parallel items, at least 1",
+                )?
+                .max(1),
+            state_table: vars.required("STATE_TABLE", "the DynamoDB state table's name")?,
+            executions_table: vars
+                .required("EXECUTIONS_TABLE", "the DynamoDB executions table's name")?,
+        })
+    }
+}
+
 /// The claim → apply → complete pipeline of one consuming function. Build one per cold start.
 #[derive(Clone, Debug)]
 pub struct Applier {
@@ -77,6 +137,28 @@ pub struct Applier {
 }
 
 impl Applier {
+    /// The pipeline of a function from its settings; parks and defers through `sender`.
+    pub fn from_settings(
+        service: &'static str,
+        settings: &ApplierSettings,
+        dynamodb: &aws_sdk_dynamodb::Client,
+        sender: Sender,
+    ) -> Self {
+        Applier::new(
+            service,
+            OrderingStore::new(
+                dynamodb.clone(),
+                &settings.state_table,
+                settings.claim_lease,
+                settings.retention,
+            ),
+            ExecutionStore::new(dynamodb.clone(), &settings.executions_table),
+            BatchProcessor::new(sender, settings.queue.clone()),
+            settings.concurrency,
+            settings.claim_lease,
+        )
+    }
+
     /// A pipeline for `service` (the metrics namespace's service name). `claim_lease` must be the
     /// ordering store's lease: each item is abandoned at half of it.
     pub fn new(

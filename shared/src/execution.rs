@@ -211,6 +211,38 @@ impl ExecutionStore {
         }
     }
 
+    /// Records `error` as a KO line in `execution_id`, or in a new execution of `interface` when
+    /// there is none yet, and finishes it. For steps that fail before or while doing their work;
+    /// never fails itself (what cannot be recorded is logged). Returns the execution's id.
+    pub async fn fail(
+        &self,
+        interface: &str,
+        execution_id: Option<&str>,
+        error: &Error,
+    ) -> Option<String> {
+        let id = match execution_id {
+            Some(id) => id.to_owned(),
+            None => match self.start(interface, "schedule").await {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, interface, "could not start an execution to report a failure");
+                    return None;
+                }
+            },
+        };
+        let recorded = match self
+            .record(&id, &[("failed", 1)], &[LogLine::error(error)])
+            .await
+        {
+            Ok(()) => self.finish(&id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, execution_id = %id, "could not record a failure");
+        }
+        Some(id)
+    }
+
     /// Adds to counters and appends lines in as few requests as possible: one update for the
     /// counters (and the error count), one batch write per 25 lines. Lines are also logged.
     pub async fn record(&self, id: &str, counts: &[(&str, u64)], lines: &[LogLine]) -> Result<()> {

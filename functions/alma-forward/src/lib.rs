@@ -8,13 +8,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use flyt::alma::{BookUpdate, UpdateResult};
 use flyt::apply::{Applied, Applier};
 use flyt::aws::AwsClients;
-use flyt::batch::BatchProcessor;
 use flyt::bokbasen::{parse_description, ForwardItem, Report};
 use flyt::clients::alma::AlmaClient;
 use flyt::clients::bokbasen::BokbasenClient;
 use flyt::config::Vars;
-use flyt::execution::ExecutionStore;
-use flyt::ordering::OrderingStore;
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
 use flyt::Result;
@@ -47,19 +44,7 @@ impl Forwarder {
         Ok(Forwarder {
             alma: AlmaClient::new(http, &config.alma_api_url, alma_credentials, retry),
             bokbasen,
-            applier: Applier::new(
-                "alma-forward",
-                OrderingStore::new(
-                    aws.dynamodb.clone(),
-                    &config.state_table,
-                    config.claim_lease,
-                    config.retention,
-                ),
-                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
-                BatchProcessor::new(sender, config.queue.clone()),
-                config.concurrency,
-                config.claim_lease,
-            ),
+            applier: Applier::from_settings("alma-forward", &config.applier, &aws.dynamodb, sender),
         })
     }
 

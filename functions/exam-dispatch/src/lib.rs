@@ -14,13 +14,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use flyt::appeals::DispatchItem;
 use flyt::apply::{Applied, Applier};
 use flyt::aws::AwsClients;
-use flyt::batch::BatchProcessor;
 use flyt::config::Vars;
 use flyt::connections::{Connections, ExamClient};
-use flyt::execution::ExecutionStore;
 use flyt::institution::{InstitutionCache, InstitutionStore};
 use flyt::open_explanations::OpenExplanations;
-use flyt::ordering::OrderingStore;
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
 use flyt::{Error, Result};
@@ -56,19 +53,12 @@ impl Dispatcher {
                 config.institution_cache,
             ),
             connections,
-            open: OpenExplanations::new(aws.dynamodb.clone(), &config.state_table),
-            applier: Applier::new(
+            open: OpenExplanations::new(aws.dynamodb.clone(), &config.applier.state_table),
+            applier: Applier::from_settings(
                 "exam-dispatch",
-                OrderingStore::new(
-                    aws.dynamodb.clone(),
-                    &config.state_table,
-                    config.claim_lease,
-                    config.retention,
-                ),
-                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
-                BatchProcessor::new(sender, config.queue.clone()),
-                config.concurrency,
-                config.claim_lease,
+                &config.applier,
+                &aws.dynamodb,
+                sender,
             ),
         })
     }

@@ -136,7 +136,8 @@ impl Poller {
     async fn institution_failed(&self, org_id: &str, error: Error) -> PollReport {
         tracing::error!(org_id, error = %error, "institution not polled");
         let execution_id = self
-            .fail_execution(&format!("fs-poll-{org_id}"), None, &error)
+            .executions
+            .fail(&format!("fs-poll-{org_id}"), None, &error)
             .await;
         PollReport {
             org_id: org_id.to_owned(),
@@ -176,7 +177,7 @@ impl Poller {
                 return report;
             }
             Err(error) => {
-                report.execution_id = self.fail_execution(&interface, None, &error).await;
+                report.execution_id = self.executions.fail(&interface, None, &error).await;
                 report.status = "failed";
                 report.error = Some(error.to_string());
                 return report;
@@ -188,7 +189,8 @@ impl Poller {
         if let Err(error) = result {
             tracing::error!(org_id, %kind, error = %error, "poll failed");
             report.execution_id = self
-                .fail_execution(&interface, report.execution_id.as_deref(), &error)
+                .executions
+                .fail(&interface, report.execution_id.as_deref(), &error)
                 .await;
             report.status = "failed";
             report.error = Some(error.to_string());
@@ -280,33 +282,5 @@ impl Poller {
             )
             .await?;
         self.executions.finish(&execution_id).await
-    }
-
-    /// Records `error` in the execution (started if there is none yet) and finishes it.
-    async fn fail_execution(
-        &self,
-        interface: &str,
-        execution_id: Option<&str>,
-        error: &Error,
-    ) -> Option<String> {
-        let id = match execution_id {
-            Some(id) => id.to_owned(),
-            None => match self.executions.start(interface, "schedule").await {
-                Ok(id) => id,
-                Err(e) => {
-                    tracing::error!(error = %e, interface, "could not start an execution to report a failure");
-                    return None;
-                }
-            },
-        };
-        let recorded = self
-            .executions
-            .record(&id, &[("failed", 1)], &[LogLine::error(error)])
-            .await
-            .and(self.executions.finish(&id).await);
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, execution_id = %id, "could not record a failure");
-        }
-        Some(id)
     }
 }

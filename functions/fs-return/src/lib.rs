@@ -15,14 +15,11 @@ use flyt::appeals::{
 };
 use flyt::apply::{Applied, Applier};
 use flyt::aws::AwsClients;
-use flyt::batch::BatchProcessor;
 use flyt::clients::fs::{DecisionRegistration, ExplanationRegistration, Registered};
 use flyt::clients::inspera::AppealOutcome;
 use flyt::config::Vars;
 use flyt::connections::{Connections, ExamClient};
-use flyt::execution::ExecutionStore;
 use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
-use flyt::ordering::OrderingStore;
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
 use flyt::{Error, Result};
@@ -57,19 +54,7 @@ impl Returner {
                 config.institution_cache,
             ),
             connections,
-            applier: Applier::new(
-                "fs-return",
-                OrderingStore::new(
-                    aws.dynamodb.clone(),
-                    &config.state_table,
-                    config.claim_lease,
-                    config.retention,
-                ),
-                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
-                BatchProcessor::new(sender, config.queue.clone()),
-                config.concurrency,
-                config.claim_lease,
-            ),
+            applier: Applier::from_settings("fs-return", &config.applier, &aws.dynamodb, sender),
         })
     }
 

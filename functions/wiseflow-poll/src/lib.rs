@@ -99,7 +99,12 @@ impl Poller {
             if let Err(error) = self.poll(&institution, &mut report).await {
                 tracing::error!(org_id, error = %error, "WISEflow poll failed");
                 report.execution_id = self
-                    .fail(&org_id, report.execution_id.clone(), &error)
+                    .executions
+                    .fail(
+                        &format!("wiseflow-poll-{org_id}"),
+                        report.execution_id.as_deref(),
+                        &error,
+                    )
                     .await;
                 report.error = Some(error.to_string());
             }
@@ -166,31 +171,6 @@ impl Poller {
             )
             .await?;
         self.executions.finish(&execution_id).await
-    }
-
-    async fn fail(
-        &self,
-        org_id: &str,
-        execution_id: Option<String>,
-        error: &Error,
-    ) -> Option<String> {
-        let id = match execution_id {
-            Some(id) => id,
-            None => self
-                .executions
-                .start(&format!("wiseflow-poll-{org_id}"), "schedule")
-                .await
-                .ok()?,
-        };
-        let recorded = self
-            .executions
-            .record(&id, &[("failed", 1)], &[LogLine::error(error)])
-            .await
-            .and(self.executions.finish(&id).await);
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, execution_id = %id, "could not record a failure");
-        }
-        Some(id)
     }
 }
 

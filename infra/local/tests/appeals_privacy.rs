@@ -101,24 +101,46 @@ async fn no_personal_data_in_logs_execution_lines_or_parked_messages() {
     assert!(!parked.is_empty(), "the bad case was parked");
     for message in &parked {
         seen.push_str(message.body().unwrap_or_default());
-        for value in message.message_attributes().into_iter().flat_map(|a| a.values()) {
+        for value in message
+            .message_attributes()
+            .into_iter()
+            .flat_map(|a| a.values())
+        {
             seen.push_str(value.string_value().unwrap_or_default());
         }
     }
     assert!(lines > 0, "execution lines were written");
-    assert!(seen.len() > 10_000, "the scenario logged: {} bytes", seen.len());
+    assert!(
+        seen.len() > 10_000,
+        "the scenario logged: {} bytes",
+        seen.len()
+    );
 
     // The detector finds personal data where it is: in FS's own answer.
     let first = &local.sandbox.fs.appeals("185")[0];
     let raw_fs_answer = serde_json::to_string(first).unwrap();
-    for value in [&first.person_number, &first.first_name, &first.username, &first.email] {
-        assert!(whole_word_in(&raw_fs_answer, value).is_some(), "{value} not detected");
+    for value in [
+        &first.person_number,
+        &first.first_name,
+        &first.username,
+        &first.email,
+    ] {
+        assert!(
+            whole_word_in(&raw_fs_answer, value).is_some(),
+            "{value} not detected"
+        );
     }
-    assert!(whole_word_in("idIngrid7", "Ingrid").is_none(), "inside a longer id");
+    assert!(
+        whole_word_in("idIngrid7", "Ingrid").is_none(),
+        "inside a longer id"
+    );
 
     let mut personal = local.sandbox.fs.personal_data();
     personal.extend(local.sandbox.inspera.personal_data());
-    assert!(personal.len() > 500, "the sandbox holds personal data to look for");
+    assert!(
+        personal.len() > 500,
+        "the sandbox holds personal data to look for"
+    );
     for value in &personal {
         if let Some(at) = whole_word_in(&seen, value) {
             let start = at.saturating_sub(200);

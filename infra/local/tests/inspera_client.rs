@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use flyt::clients::inspera::{
-    AppealState, InsperaClient, InsperaCredentials, Withdrawal,
-};
+use flyt::clients::inspera::{AppealState, InsperaClient, InsperaCredentials, Withdrawal};
 use flyt::config::Vars;
 use flyt::retry::RetryPolicy;
 use flyt::signature::verify_inspera_signature;

@@ -610,7 +610,11 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
         .iter()
         .map(|f| sample_events(&root, f).len())
         .sum();
-    assert_eq!(answered.len(), samples, "every sample was invoked: {answered:?}");
+    assert_eq!(
+        answered.len(),
+        samples,
+        "every sample was invoked: {answered:?}"
+    );
     drop(processes);
     drop(watch);
 }
