@@ -15,11 +15,13 @@ import urllib.request
 from moto.server import ThreadedMotoServer
 
 import moto_patches
+import moto_s3_patches
 
 
 def main() -> None:
     port = int(sys.argv[1])
     moto_patches.apply()
+    moto_s3_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"

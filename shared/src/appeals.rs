@@ -262,6 +262,8 @@ pub enum InsperaEventKind {
     ExplanationGiven,
     /// An appeal was decided.
     AppealDecided,
+    /// A candidate submitted a master thesis (`thesis_submitted`).
+    ThesisSubmitted,
 }
 
 impl InsperaEventKind {
@@ -270,6 +272,7 @@ impl InsperaEventKind {
         match name.trim().to_ascii_lowercase().as_str() {
             "explanation_given" => Some(InsperaEventKind::ExplanationGiven),
             "appeal_decided" => Some(InsperaEventKind::AppealDecided),
+            "thesis_submitted" => Some(InsperaEventKind::ThesisSubmitted),
             _ => None,
         }
     }
@@ -324,6 +327,7 @@ impl Applicable for ReturnItem {
                 match e.kind {
                     InsperaEventKind::ExplanationGiven => "explanation",
                     InsperaEventKind::AppealDecided => "appeal",
+                    InsperaEventKind::ThesisSubmitted => "thesis",
                 },
                 e.test_id,
                 e.associated_id

@@ -18,6 +18,9 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Secrets Manager: credentials of the external systems.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// S3: the thesis archive. Path-style addressing when an endpoint is set (the emulator);
+    /// virtual-hosted on AWS.
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl AwsClients {
@@ -27,7 +30,10 @@ impl AwsClients {
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
         let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk);
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
         if let Some(counter) = counter {
+            s3 = s3.interceptor(counter.clone());
             sqs = sqs.interceptor(counter.clone());
             dynamodb = dynamodb.interceptor(counter.clone());
             secrets = secrets.interceptor(counter.clone());
@@ -36,6 +42,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
         }
     }
 

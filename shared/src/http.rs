@@ -56,6 +56,43 @@ pub async fn status_error(system: &str, what: &str, response: Response) -> Error
     }
 }
 
+/// Starts downloading a file from `url`, and returns the successful response so the caller can
+/// stream its body (`Response::chunk`, `Response::bytes_stream`) rather than hold it whole. The
+/// URL is a link that needs no credentials, such as a pre-signed S3 URL: nothing is added to the
+/// request. `what` names the file in error messages. The URL never appears in them, because its
+/// query may carry a signature.
+///
+/// A 404 is a Mapping error: the exam system lists a file that it cannot deliver. Other failed
+/// statuses are categorised as [`status_error`] does, transport failures as [`transport_error`]
+/// does, and a link that is not a valid URL is a Mapping error.
+pub async fn download(
+    client: &reqwest::Client,
+    system: &str,
+    what: &str,
+    url: &str,
+) -> Result<Response> {
+    let response = client.get(url).send().await.map_err(|error| {
+        if error.is_builder() {
+            Error::mapping(format!(
+                "{system} {what}: the download link is not a valid URL ({})",
+                without_url(&error)
+            ))
+        } else {
+            transport_error(system, what, error)
+        }
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Err(Error::mapping(format!(
+            "{system} {what}: the file is missing (404): {system} lists it but cannot deliver it; ask {system} to restore the file or take it off the submission, then run again"
+        )));
+    }
+    Err(status_error(system, what, response).await)
+}
+
 /// Reads a successful response's body as text, categorising a broken body as External.
 pub async fn body_text(system: &str, what: &str, response: Response) -> Result<String> {
     response

@@ -11,11 +11,13 @@
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
 //! - [`clients`]: the external systems; [`connections`]: their addresses and credentials per
-//!   institution. [`bokbasen`], [`alma`], [`appeals`], [`institution`]: pure domain types and mappings.
+//!   institution. [`bokbasen`], [`alma`], [`appeals`], [`archive`], [`institution`]: pure domain types and
+//!   mappings.
 
 pub mod alma;
 pub mod appeals;
 pub mod apply;
+pub mod archive;
 pub mod aws;
 pub mod batch;
 pub mod bokbasen;

@@ -155,6 +155,8 @@ impl Returner {
                     .await?;
                 Ok(Applied::counted(counter(registered, "decision")))
             }
+            // A thesis submission is not an answer for FS: thesis archival handles it.
+            InsperaEventKind::ThesisSubmitted => Ok(Applied::counted("thesis_not_for_fs")),
         }
     }
 

@@ -104,6 +104,8 @@ pub struct LocalStack {
     pub queues: BTreeMap<String, LocalQueue>,
     /// Table names by logical id.
     pub tables: BTreeMap<String, String>,
+    /// Bucket names by logical id.
+    pub buckets: BTreeMap<String, String>,
     /// Functions by logical id.
     pub functions: BTreeMap<String, LocalFunction>,
 }
@@ -131,13 +133,18 @@ impl LocalStack {
         let resources = template.resources().clone();
         let mut queues = BTreeMap::new();
         let mut tables = BTreeMap::new();
+        let mut buckets = BTreeMap::new();
         let mut pending: Vec<(String, Value)> = resources
             .iter()
             .filter(|(_, r)| {
                 matches!(
                     r["Type"].as_str(),
                     Some(
-                        "AWS::SQS::Queue" | "AWS::DynamoDB::Table" | "AWS::SecretsManager::Secret"
+                        "AWS::SQS::Queue"
+                            | "AWS::DynamoDB::Table"
+                            | "AWS::SecretsManager::Secret"
+                            | "AWS::S3::Bucket"
+                            | "AWS::S3::BucketPolicy"
                     )
                 )
             })
@@ -187,6 +194,25 @@ impl LocalStack {
                             reference: table,
                         }
                     }
+                    Some("AWS::S3::Bucket") => {
+                        let bucket = format!("{name}-{id}").to_ascii_lowercase();
+                        crate::buckets::create_bucket(aws, &bucket, &properties).await?;
+                        buckets.insert(id.clone(), bucket.clone());
+                        Resolved {
+                            attributes: BTreeMap::from([(
+                                "Arn".to_owned(),
+                                format!("arn:aws:s3:::{bucket}"),
+                            )]),
+                            reference: bucket,
+                        }
+                    }
+                    Some("AWS::S3::BucketPolicy") => {
+                        crate::buckets::put_bucket_policy(aws, &properties).await?;
+                        Resolved {
+                            reference: id.clone(),
+                            attributes: BTreeMap::new(),
+                        }
+                    }
                     _ => {
                         let secret_name = properties["Name"]
                             .as_str()
@@ -218,6 +244,7 @@ impl LocalStack {
             name: name.to_owned(),
             queues,
             tables,
+            buckets,
             functions,
         })
     }

@@ -65,7 +65,13 @@ impl Template {
                 params
                     .iter()
                     .filter_map(|(name, p)| {
-                        Some((name.clone(), p.get("Default")?.as_str()?.to_owned()))
+                        // CloudFormation passes every parameter as a string, numbers included.
+                        let value = match p.get("Default")? {
+                            Value::String(text) => text.clone(),
+                            Value::Number(number) => number.to_string(),
+                            _ => return None,
+                        };
+                        Some((name.clone(), value))
                     })
                     .collect()
             })

@@ -257,6 +257,13 @@ pub(crate) fn wiseflow_routes() -> Router<Arc<WiseflowState>> {
         .route("/_sandbox/state", get(wiseflow_state))
         .route("/_sandbox/reassessment-module", put(reassessment_module))
         .route("/_sandbox/explanations/advance", post(advance_explanations))
+        .route("/_sandbox/theses", get(wiseflow_theses))
+}
+
+/// `GET /_sandbox/theses`: every master thesis on WISEflow, with its ids,
+/// files and their SHA-256s.
+async fn wiseflow_theses(State(state): State<Arc<WiseflowState>>) -> Json<Value> {
+    Json(json!(state.theses()))
 }
 
 async fn wiseflow_state(State(state): State<Arc<WiseflowState>>) -> Json<Value> {

@@ -14,6 +14,15 @@
 //! documentation (`POST /api/authenticate/token/` with a `code` header; webhook
 //! bodies signed with hex HMAC-SHA1 in `X-Inspera-Signature`, delivered with a
 //! 10 s timeout and retried 3 times).
+//!
+//! Master theses ([`crate::SandboxThesis`]) are generated from the seed for
+//! the institutions that use Inspera. Each belongs to a thesis test, one per
+//! institution, programme and term (ids from 760001 on, `externalTestId` an
+//! FS-style `vurdId`). A
+//! `thesis_submitted` webhook announces it ([`InsperaState::submit_theses`]).
+//! `GET /api/v1/test/{testId}/candidates/{candidateId}/submission` describes
+//! it, and its files are streamed from `/files/{fileId}`. These shapes are
+//! this project's contract too.
 
 mod admin;
 mod derived;
@@ -31,7 +40,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::faults::{FaultGate, Faults};
-use crate::{FsState, SandboxOptions};
+use crate::theses::{Catalog, Download, System};
+use crate::{FsState, SandboxOptions, SandboxThesis};
 
 pub(crate) use admin::routes as admin_routes;
 pub(crate) use routes::router;
@@ -204,6 +214,8 @@ pub struct InsperaState {
     fs: Arc<FsState>,
     gate: FaultGate,
     graders: Vec<Grader>,
+    /// The master theses. They never change; only their hashes are cached.
+    theses: Catalog,
     /// Wakes the delivery task when a webhook is queued.
     webhook_signal: Notify,
     inner: Mutex<Inner>,
@@ -226,15 +238,20 @@ struct Inner {
     rng: fastrand::Rng,
     request_count: u64,
     token_requests: u64,
+    /// Download requests per thesis file id, the missing file's 404s included.
+    downloads: HashMap<u64, u64>,
 }
 
 impl InsperaState {
     /// An Inspera whose tests come from `fs`, with the credentials, token
     /// lifetime and webhook retry delay of `options`. Its webhooks are sent
     /// by the delivery task that [`crate::Sandbox`] starts with the server.
+    /// Each Inspera institution gets
+    /// [`SandboxOptions::theses_per_institution`] master theses.
     pub fn new(options: &SandboxOptions, fs: Arc<FsState>) -> Self {
         let mut rng = fastrand::Rng::with_seed(options.seed ^ 0x1e_5e_ea);
         let graders = generate_graders(&mut rng);
+        let theses = Catalog::for_exam_system(options, &fs, System::Inspera);
         Self {
             client_id: options.inspera_client_id.clone(),
             api_key: options.inspera_api_key.clone(),
@@ -243,6 +260,7 @@ impl InsperaState {
             fs,
             gate: FaultGate::new(options.seed ^ 0x1e_5e_fa),
             graders,
+            theses,
             webhook_signal: Notify::new(),
             inner: Mutex::new(Inner {
                 test_ids: HashMap::new(),
@@ -259,6 +277,7 @@ impl InsperaState {
                 rng,
                 request_count: 0,
                 token_requests: 0,
+                downloads: HashMap::new(),
             }),
         }
     }
@@ -436,6 +455,55 @@ impl InsperaState {
         decided
     }
 
+    /// Queues a `thesis_submitted` webhook for every master thesis: the test
+    /// as `contextObjectId`, the candidate number (a string) as
+    /// `associatedObjectId`, and one of the generated staff users as the
+    /// triggering user. Returns how many events were raised.
+    pub fn submit_theses(&self) -> usize {
+        let now = now_rfc3339();
+        let mut inner = self.lock();
+        let Inner { webhooks, rng, .. } = &mut *inner;
+        let mut submitted = 0;
+        for thesis in self.theses.entries() {
+            let Some(test_id) = thesis.test_id else {
+                continue;
+            };
+            let grader = &self.graders[rng.usize(..self.graders.len())];
+            webhooks.queue(webhooks::Event {
+                name: "thesis_submitted",
+                test_id,
+                associated_id: Value::from(thesis.candidate_number.clone()),
+                associated_type: "CANDIDATE",
+                user_id: grader.user_id,
+                user_name: &grader.user_name,
+                timestamp: &now,
+            });
+            submitted += 1;
+        }
+        drop(inner);
+        self.webhook_signal.notify_one();
+        submitted
+    }
+
+    /// Every master thesis on Inspera, in generation order: by institution,
+    /// then by position. Each has its test id and its files with their SHA-256s.
+    pub fn theses(&self) -> Vec<SandboxThesis> {
+        self.theses.theses()
+    }
+
+    /// Download requests so far for a thesis file (`GET /files/{fileId}`),
+    /// counting those answered 404 because the file is missing. Faulted
+    /// requests are not counted.
+    pub fn downloads(&self, file_id: u64) -> u64 {
+        self.lock().downloads.get(&file_id).copied().unwrap_or(0)
+    }
+
+    /// A thesis file's content, generated anew from the seed. A missing file
+    /// gets the content it would have had. An unknown id gets nothing.
+    pub fn file_bytes(&self, file_id: u64) -> Vec<u8> {
+        self.theses.bytes(file_id)
+    }
+
     /// Sends later events to `url`, signed with `secret`. Events raised
     /// while no webhook is set are not sent (nobody subscribed).
     pub fn set_webhook(&self, url: impl Into<String>, secret: impl Into<String>) {
@@ -536,19 +604,64 @@ impl InsperaState {
             .collect()
     }
 
-    /// The test with this id, if FS has it.
+    /// The tests of the master theses, by test id: one per programme,
+    /// institution and term. Their candidates are those who handed in.
+    fn thesis_tests(&self) -> BTreeMap<u64, InsperaTest> {
+        let mut tests: BTreeMap<u64, InsperaTest> = BTreeMap::new();
+        for thesis in self.theses.entries() {
+            let Some(test_id) = thesis.test_id else {
+                continue;
+            };
+            let test = tests.entry(test_id).or_insert_with(|| InsperaTest {
+                test_id,
+                external_test_id: thesis.assessment_id.clone(),
+                title: format!("{} {}", thesis.course_code, thesis.term),
+                candidates: Vec::new(),
+            });
+            test.candidates.push(thesis.candidate_number.clone());
+        }
+        for test in tests.values_mut() {
+            test.candidates.sort();
+        }
+        tests
+    }
+
+    /// The test with this id, if FS has it or it is a thesis test.
     pub(crate) fn test(&self, test_id: u64) -> Result<InsperaTest, Refusal> {
         self.catalog()
             .remove(&test_id)
+            .or_else(|| self.thesis_tests().remove(&test_id))
             .ok_or(Refusal::UnknownTest(test_id))
     }
 
-    /// The tests whose `externalTestId` is `external_test_id`.
+    /// The tests, thesis tests included, whose `externalTestId` is `external_test_id`.
     pub(crate) fn search(&self, external_test_id: &str) -> Vec<InsperaTest> {
         self.catalog()
             .into_values()
+            .chain(self.thesis_tests().into_values())
             .filter(|t| t.external_test_id == external_test_id)
             .collect()
+    }
+
+    /// The master thesis a candidate handed in on a test, with its SHA-256s.
+    pub(crate) fn thesis_submission(
+        &self,
+        test_id: u64,
+        candidate_id: &str,
+    ) -> Option<SandboxThesis> {
+        self.theses
+            .entries()
+            .iter()
+            .find(|t| t.test_id == Some(test_id) && t.candidate_number == candidate_id)
+            .map(|thesis| self.theses.complete(thesis))
+    }
+
+    /// Downloads a thesis file; a known id is counted, the missing one too.
+    pub(crate) fn download(&self, file_id: u64) -> Download {
+        if self.theses.knows_file(file_id) {
+            *self.lock().downloads.entry(file_id).or_default() += 1;
+        }
+        self.theses.download(file_id)
     }
 
     /// A candidate of the test, or why not.

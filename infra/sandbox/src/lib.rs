@@ -8,7 +8,8 @@
 //! [`Sandbox::fs`]. WISEflow ([`Sandbox::wiseflow_url`],
 //! [`Sandbox::wiseflow`]) serves flows derived from FS's exams, and Inspera
 //! ([`Sandbox::inspera_url`], [`Sandbox::inspera`]) tests derived from them,
-//! with signed webhooks. The `flyt-sandbox`
+//! with signed webhooks. Both exam systems also hold master theses with
+//! their files ([`SandboxThesis`], generated in one place for both). The `flyt-sandbox`
 //! binary runs the same servers as a separate process, steered over
 //! `/_sandbox/*` HTTP routes instead.
 
@@ -20,6 +21,7 @@ mod faults;
 mod fs;
 mod inspera;
 mod isbn;
+mod theses;
 mod wiseflow;
 
 use std::net::Ipv4Addr;
@@ -39,6 +41,10 @@ pub use inspera::{
     InsperaAppeal, InsperaAppealStatus, InsperaDecision, InsperaDeliveryOutcome,
     InsperaExplanation, InsperaExplanationStatus, InsperaOutcome, InsperaRequestCount,
     InsperaState, InsperaTest, InsperaWebhookDelivery, INSPERA_EXPLANATIONS_OPTION,
+};
+pub use theses::{
+    SandboxThesis, SandboxThesisFile, ThesisAccess, ThesisCase, THESIS_EMBARGO_UNTIL,
+    THESIS_LARGE_FILE_BYTES,
 };
 pub use wiseflow::{
     WiseflowExplanation, WiseflowFlow, WiseflowReassessment, WiseflowState, EXPLANATION_ACCEPTED,
@@ -86,6 +92,9 @@ pub struct SandboxOptions {
     pub inspera_token_ttl_secs: u64,
     /// Wait between attempts to deliver an Inspera webhook, in milliseconds.
     pub inspera_webhook_retry_delay_ms: u64,
+    /// Master theses per institution, in its exam system (WISEflow or
+    /// Inspera). Positions 0–6 hold the special cases of [`ThesisCase`].
+    pub theses_per_institution: usize,
 }
 
 impl Default for SandboxOptions {
@@ -113,6 +122,7 @@ impl Default for SandboxOptions {
             inspera_api_key: "local-inspera-key".to_owned(),
             inspera_token_ttl_secs: 3600,
             inspera_webhook_retry_delay_ms: 500,
+            theses_per_institution: 12,
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! `flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] [--wiseflow-port N]
 //! [--inspera-port N]
-//! [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]`
+//! [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]
+//! [--theses-per-institution N]`
 //! prints one JSON line with every base URL, then serves until SIGTERM or
 //! ctrl-c.
 
@@ -13,7 +14,8 @@ use flyt_sandbox::{Sandbox, SandboxOptions, SandboxPorts};
 
 const USAGE: &str = "usage: flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] \
                      [--wiseflow-port N] [--inspera-port N] \
-                     [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]";
+                     [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N] \
+                     [--theses-per-institution N]";
 
 /// Command-line settings.
 struct Args {
@@ -53,6 +55,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--seed" => parsed.options.seed = value.parse().map_err(invalid)?,
             "--alma-per-second-limit" => {
                 parsed.options.alma_per_second_limit = value.parse().map_err(invalid)?
+            }
+            "--theses-per-institution" => {
+                parsed.options.theses_per_institution = value.parse().map_err(invalid)?
             }
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
         }

@@ -7,6 +7,15 @@
 //! to FS later show up here too. Creations are idempotent the way WISEflow's
 //! are (201 the first time, 200 with the same id after), and repeats are
 //! counted so tests can prove what a client did.
+//!
+//! Master theses ([`crate::SandboxThesis`]) are generated from the seed for
+//! the institutions that use WISEflow. Each is a submission on a flow with
+//! `purpose` 3 (MASTER). Thesis flows answer `GET /flow/{flowId}` and the
+//! SIS-code search like the others, but are not among [`WiseflowState::flows`],
+//! which lists the flows derived from FS. Theses are listed by hand-in date through
+//! `/license/submissions`, described through `/flows/{flowId}/submissions/{id}`,
+//! and their files are downloaded from unauthenticated links on this server,
+//! as from pre-signed S3 URLs.
 
 mod directory;
 mod routes;
@@ -19,7 +28,8 @@ use serde::Serialize;
 
 use crate::faults::{FaultGate, Faults};
 use crate::fs::FsState;
-use crate::SandboxOptions;
+use crate::theses::{Catalog, Download, System};
+use crate::{SandboxOptions, SandboxThesis};
 
 use directory::{Directory, Flow, Participant};
 
@@ -33,6 +43,12 @@ const FIRST_REASSESSMENT_ID: u64 = 8001;
 const FIRST_EXPLANATION_ID: u64 = 20001;
 /// The highest explanation state: the response was accepted.
 pub const EXPLANATION_ACCEPTED: u8 = 3;
+/// `purpose` of the flows derived from FS: EXAMINATION.
+const PURPOSE_EXAMINATION: u8 = 0;
+/// `purpose` of thesis flows: MASTER.
+const PURPOSE_MASTER: u8 = 3;
+/// How long before its first hand-in a thesis flow was created.
+const THESIS_FLOW_LEAD_MS: i64 = 90 * 24 * 60 * 60 * 1000;
 
 /// One flow, for inspection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -111,6 +127,16 @@ enum ExplanationOutcome {
     UnknownFlow,
 }
 
+/// Outcome of looking up a submission on a flow.
+enum SubmissionLookup {
+    /// The thesis handed in as this submission on this flow.
+    Found(Box<SandboxThesis>),
+    /// The flow exists, but the submission is not on it.
+    NotOnFlow,
+    /// No such flow.
+    UnknownFlow,
+}
+
 /// An explanation request with the flow and participant it belongs to, for rendering.
 struct ExplanationView {
     explanation: WiseflowExplanation,
@@ -125,11 +151,15 @@ pub struct WiseflowState {
     client_secret: String,
     fs: Arc<FsState>,
     gate: FaultGate,
+    /// The master theses. They never change; only their hashes are cached.
+    theses: Catalog,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     directory: Directory,
+    /// Download requests per thesis file id, the missing file's 404s included.
+    downloads: HashMap<u64, u64>,
     /// Issued access tokens and when they expire.
     tokens: Vec<(String, Instant)>,
     /// Unseeded, so a restarted sandbox never re-issues an earlier token.
@@ -150,16 +180,20 @@ impl WiseflowState {
     /// and explanation-request lists is one flow (ids from 1001 on, in order
     /// of first sight) and every `kandidatnr` seen for it one participant (ids
     /// from 50001 on). Credentials come from `options`; the reassessment
-    /// module is licensed.
+    /// module is licensed. Each WISEflow institution gets
+    /// [`SandboxOptions::theses_per_institution`] master theses.
     pub fn new(options: &SandboxOptions, fs: Arc<FsState>) -> Self {
+        let theses = Catalog::for_exam_system(options, &fs, System::Wiseflow);
         Self {
             api_key: options.wiseflow_api_key.clone(),
             client_id: options.wiseflow_client_id.clone(),
             client_secret: options.wiseflow_client_secret.clone(),
             fs,
             gate: FaultGate::new(options.seed ^ 0x3f_10_e5),
+            theses,
             inner: Mutex::new(Inner {
                 directory: Directory::new(),
+                downloads: HashMap::new(),
                 tokens: Vec::new(),
                 token_rng: fastrand::Rng::new(),
                 reassessment_module: true,
@@ -247,6 +281,26 @@ impl WiseflowState {
         self.lock().justification_shown
     }
 
+    /// Every master thesis on WISEflow, in generation order: by
+    /// institution, then by position. Each has its flow, submission and
+    /// participant ids and its files with their SHA-256s.
+    pub fn theses(&self) -> Vec<SandboxThesis> {
+        self.theses.theses()
+    }
+
+    /// Download requests so far for a thesis file (`GET /files/{fileId}`),
+    /// counting those answered 404 because the file is missing. Faulted
+    /// requests are not counted.
+    pub fn downloads(&self, file_id: u64) -> u64 {
+        self.lock().downloads.get(&file_id).copied().unwrap_or(0)
+    }
+
+    /// A thesis file's content, generated anew from the seed. A missing file
+    /// gets the content it would have had. An unknown id gets nothing.
+    pub fn file_bytes(&self, file_id: u64) -> Vec<u8> {
+        self.theses.bytes(file_id)
+    }
+
     /// Moves every explanation request whose state is below `to_state`
     /// (capped at 3, response accepted) up to it, as assessors would: the
     /// assign date is stamped from state 1 on, the accept date at state 3.
@@ -314,19 +368,105 @@ impl WiseflowState {
             })
     }
 
-    /// Flows whose SIS code matches `pattern` (`*` parts match anything).
-    fn flows_matching(&self, pattern: &str) -> Vec<Flow> {
-        self.synced()
+    /// Flows whose SIS code matches `pattern` (`*` parts match anything),
+    /// each with its `purpose`: the flows derived from FS, then the thesis flows.
+    fn flows_matching(&self, pattern: &str) -> Vec<(Flow, u8)> {
+        let mut flows: Vec<(Flow, u8)> = self
+            .synced()
             .directory
             .flows()
             .filter(|flow| flow.matches(pattern))
-            .cloned()
-            .collect()
+            .map(|flow| (flow.clone(), PURPOSE_EXAMINATION))
+            .collect();
+        flows.extend(
+            self.thesis_flows()
+                .into_iter()
+                .filter(|flow| flow.matches(pattern))
+                .map(|flow| (flow, PURPOSE_MASTER)),
+        );
+        flows
     }
 
-    /// One flow.
+    /// One flow derived from FS.
     fn flow(&self, id: u64) -> Option<Flow> {
         self.synced().directory.flow(id).cloned()
+    }
+
+    /// One flow, a thesis flow included, with its `purpose`.
+    fn any_flow(&self, id: u64) -> Option<(Flow, u8)> {
+        match self.flow(id) {
+            Some(flow) => Some((flow, PURPOSE_EXAMINATION)),
+            None => self
+                .thesis_flows()
+                .into_iter()
+                .find(|flow| flow.id == id)
+                .map(|flow| (flow, PURPOSE_MASTER)),
+        }
+    }
+
+    /// The flows of the master theses, by id. A thesis flow is one exam
+    /// (SIS code). Its participants are the candidates who handed in on it.
+    fn thesis_flows(&self) -> Vec<Flow> {
+        let mut flows: BTreeMap<u64, Flow> = BTreeMap::new();
+        for thesis in self.theses.entries() {
+            let (Some(flow_id), Some(participant_id)) = (thesis.flow_id, thesis.participant_id)
+            else {
+                continue;
+            };
+            let flow = flows.entry(flow_id).or_insert_with(|| Flow {
+                id: flow_id,
+                sis_code: thesis.sis_code.clone(),
+                assessment_id: thesis.assessment_id.clone(),
+                created_ms: thesis.handed_in_ms - THESIS_FLOW_LEAD_MS,
+                participants: Vec::new(),
+            });
+            flow.created_ms = flow
+                .created_ms
+                .min(thesis.handed_in_ms - THESIS_FLOW_LEAD_MS);
+            flow.participants.push(participant_id);
+        }
+        flows.into_values().collect()
+    }
+
+    /// The master theses handed in within `[start_ms, end_ms]`, oldest first.
+    fn theses_handed_in(&self, start_ms: i64, end_ms: i64) -> Vec<SandboxThesis> {
+        let mut theses: Vec<SandboxThesis> = self
+            .theses
+            .entries()
+            .iter()
+            .filter(|t| (start_ms..=end_ms).contains(&t.handed_in_ms))
+            .cloned()
+            .collect();
+        theses.sort_by_key(|t| (t.handed_in_ms, t.submission_id));
+        theses
+    }
+
+    /// The thesis handed in as `submission_id` on `flow_id`, with its
+    /// SHA-256s, or why there is none.
+    fn submission(&self, flow_id: u64, submission_id: u64) -> SubmissionLookup {
+        let on_flow = self
+            .theses
+            .entries()
+            .iter()
+            .find(|t| t.flow_id == Some(flow_id) && t.submission_id == Some(submission_id));
+        match on_flow {
+            Some(thesis) => SubmissionLookup::Found(Box::new(self.theses.complete(thesis))),
+            None if self.any_flow(flow_id).is_some() => SubmissionLookup::NotOnFlow,
+            None => SubmissionLookup::UnknownFlow,
+        }
+    }
+
+    /// The value standing in for a file link's pre-signed signature.
+    fn file_signature(&self, file_id: u64) -> String {
+        self.theses.signature(file_id)
+    }
+
+    /// Downloads a thesis file; a known id is counted, the missing one too.
+    fn download(&self, file_id: u64) -> Download {
+        if self.theses.knows_file(file_id) {
+            *self.lock().downloads.entry(file_id).or_default() += 1;
+        }
+        self.theses.download(file_id)
     }
 
     /// The participants of a flow in order, or `None` for an unknown flow.

@@ -1,8 +1,9 @@
 //! The Inspera Assessment API: an access token from `POST /authenticate/token/` (API key in the
 //! `code` header, cached until shortly before it expires, renewed once on a 401), tests found by
-//! their external id (FS's `vurdId`), appeals, and explanations of grades.
+//! their external id (FS's `vurdId`), appeals, explanations of grades, and master-thesis
+//! submissions with their files.
 //!
-//! Inspera's appeal and explanation endpoints are not publicly documented; the paths and JSON
+//! Inspera's appeal, explanation and submission endpoints are not publicly documented; the paths and JSON
 //! shapes here are the project's contract, played by the sandbox. Ids arrive as JSON numbers or
 //! strings and are accepted either way. Returned values carry ids, states and dates only, never
 //! personal data; webhook payloads are parsed without their `triggeringUserName`.
@@ -143,6 +144,52 @@ pub struct Explanation {
     pub document: Option<Document>,
 }
 
+/// A candidate's master thesis on a test
+/// (`GET /v1/test/{testId}/candidates/{candidateId}/submission`). The metadata fields are this
+/// project's contract [I]: Inspera's documentation does not show them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThesisSubmission {
+    /// Inspera's id of the test.
+    pub test_id: u64,
+    /// The test's external id: FS's `vurdId`.
+    pub external_test_id: String,
+    /// The candidate number (FS's `kandidatnr`).
+    pub candidate_id: String,
+    /// When it was submitted, RFC 3339.
+    pub submitted_at: Option<String>,
+    /// The thesis title.
+    pub title: Option<String>,
+    /// When the grade was announced, RFC 3339.
+    pub graded_at: Option<String>,
+    /// `OPEN`, `RESTRICTED` or `EMBARGOED`, as Inspera wrote it.
+    pub access_level: Option<String>,
+    /// The last day of an embargo, `yyyy-MM-dd`.
+    pub embargo_until: Option<String>,
+    /// The language, e.g. `nob` or `eng`.
+    pub language: Option<String>,
+    /// The files, the main one first.
+    pub files: Vec<ThesisFile>,
+}
+
+/// One file of a thesis submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThesisFile {
+    /// Inspera's file id.
+    pub file_id: u64,
+    /// The file name as uploaded. It may be empty.
+    pub filename: String,
+    /// The content type.
+    pub content_type: Option<String>,
+    /// The size in bytes.
+    pub size: Option<u64>,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: Option<String>,
+    /// Whether Inspera holds the file in quarantine.
+    pub quarantined: bool,
+    /// Where to download it. The URL needs no credentials (see [`crate::http::download`]).
+    pub download_url: Option<String>,
+}
+
 /// An id written as a JSON number or string.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -242,6 +289,82 @@ impl From<WireExplanation> for Explanation {
                 content_type: document.content_type,
                 content_base64: document.content,
             }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireThesisSubmission {
+    #[serde(deserialize_with = "id_number")]
+    test_id: u64,
+    #[serde(deserialize_with = "id_text")]
+    external_test_id: String,
+    #[serde(deserialize_with = "id_text")]
+    candidate_id: String,
+    #[serde(default)]
+    submitted_at: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    graded_at: Option<String>,
+    #[serde(default)]
+    access_level: Option<String>,
+    #[serde(default)]
+    embargo_until: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    files: Vec<WireThesisFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireThesisFile {
+    #[serde(deserialize_with = "id_number")]
+    file_id: u64,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    quarantined: Option<bool>,
+    #[serde(default)]
+    download_url: Option<String>,
+}
+
+impl From<WireThesisSubmission> for ThesisSubmission {
+    fn from(wire: WireThesisSubmission) -> Self {
+        ThesisSubmission {
+            test_id: wire.test_id,
+            external_test_id: wire.external_test_id,
+            candidate_id: wire.candidate_id,
+            submitted_at: wire.submitted_at,
+            title: wire.title,
+            graded_at: wire.graded_at,
+            access_level: wire.access_level,
+            embargo_until: wire.embargo_until,
+            language: wire.language,
+            files: wire
+                .files
+                .into_iter()
+                .map(|file| ThesisFile {
+                    file_id: file.file_id,
+                    filename: file.filename.unwrap_or_default(),
+                    content_type: file.content_type,
+                    size: file.size,
+                    sha256: file
+                        .sha256
+                        .map(|hash| hash.trim().to_ascii_lowercase())
+                        .filter(|hash| !hash.is_empty()),
+                    quarantined: file.quarantined.unwrap_or(false),
+                    download_url: file.download_url.filter(|url| !url.trim().is_empty()),
+                })
+                .collect(),
         }
     }
 }
@@ -465,6 +588,33 @@ impl InsperaClient {
             )));
         }
         Ok(explanation)
+    }
+
+    /// The master thesis a candidate submitted on a test, with its files, or `None` when Inspera
+    /// has none (404).
+    pub async fn thesis_submission(
+        &self,
+        test_id: u64,
+        candidate_id: &str,
+    ) -> Result<Option<ThesisSubmission>> {
+        let what = format!("thesis submission of candidate {candidate_id} on test {test_id}");
+        let path = format!("/v1/test/{test_id}/candidates/{candidate_id}/submission");
+        let reply = self
+            .retry
+            .run(|| self.call::<WireThesisSubmission>(Method::GET, &path, &[], None, &what))
+            .await?;
+        let submission = match reply {
+            Reply::Found { value, .. } => ThesisSubmission::from(value),
+            Reply::NotFound { .. } => return Ok(None),
+        };
+        same_candidate(&submission.candidate_id, candidate_id, &what)?;
+        if submission.test_id != test_id {
+            return Err(Error::mapping(format!(
+                "{SYSTEM} {what} answered about test {} instead",
+                submission.test_id
+            )));
+        }
+        Ok(Some(submission))
     }
 
     /// One request with the bearer token: a success is parsed as `T`, a 404 comes back with its
@@ -732,6 +882,35 @@ mod tests {
         let document = given.document.unwrap();
         assert_eq!(document.content_type, "application/pdf");
         assert_eq!(document.content_base64, "JVBERi0xLjQK");
+    }
+
+    #[test]
+    fn thesis_submissions_parse_ids_either_way_and_files_leniently() {
+        let submission: ThesisSubmission = serde_json::from_str::<WireThesisSubmission>(
+            r#"{"testId": "760001", "externalTestId": "MTg1LUlORjU5OTA=", "candidateId": 551234,
+                "submittedAt": "2026-09-01T10:00:00Z", "title": "Masteroppgave 1: T",
+                "accessLevel": "EMBARGOED", "embargoUntil": "2031-06-30", "language": "nob",
+                "files": [
+                    {"fileId": 4100001, "filename": "a.pdf", "contentType": "application/pdf",
+                     "size": 12, "sha256": "ABC", "quarantined": false, "downloadUrl": "http://x/files/4100001"},
+                    {"fileId": "4100002", "quarantined": true, "downloadUrl": ""},
+                    {"fileId": 4100003, "quarantined": null}
+                ]}"#,
+        )
+        .unwrap()
+        .into();
+        assert_eq!(submission.test_id, 760_001);
+        assert_eq!(submission.candidate_id, "551234");
+        assert_eq!(submission.graded_at, None);
+        assert_eq!(submission.embargo_until.as_deref(), Some("2031-06-30"));
+        assert_eq!(submission.files.len(), 3);
+        assert_eq!(submission.files[0].sha256.as_deref(), Some("abc"));
+        assert!(!submission.files[0].quarantined);
+        assert_eq!(submission.files[1].file_id, 4_100_002);
+        assert!(submission.files[1].quarantined);
+        assert_eq!(submission.files[1].download_url, None);
+        assert_eq!(submission.files[1].filename, "");
+        assert!(!submission.files[2].quarantined);
     }
 
     #[test]

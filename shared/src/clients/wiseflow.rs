@@ -1,6 +1,6 @@
 //! WISEflow (UNIwise's exam platform), API base `https://europe-api.wiseflow.net/v1`, `x-api-key`
-//! auth: flows found by SIS code, their participants, reassessment flows, and grade-explanation
-//! requests with their visibility.
+//! auth: flows found by SIS code, their participants, reassessment flows, grade-explanation
+//! requests with their visibility, and master-thesis submissions with their files.
 //!
 //! Newer routes (`/flows/...`) answer in an envelope `{success, data, error, pagination}`, older
 //! ones (`/flow/...`, `/license/...`) with bare JSON and, mostly, empty error bodies. Creations are
@@ -8,6 +8,9 @@
 //!
 //! WISEflow's answers carry names and phone numbers; this client reads only ids, numbers, states
 //! and times, so nothing it returns holds personal data beyond the candidate number.
+//!
+//! Unix times are sent and read as milliseconds. WISEflow's specification does not say which
+//! unit it uses [I], so times below 100,000,000,000 are read as seconds.
 
 use std::collections::HashSet;
 
@@ -19,7 +22,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::http::{status_error, transport_error};
+use crate::http::{excerpt, status_error, transport_error};
 use crate::retry::RetryPolicy;
 
 const SYSTEM: &str = "WISEflow";
@@ -27,6 +30,10 @@ const SYSTEM: &str = "WISEflow";
 const PAGE_SIZE: usize = 100;
 /// Unix times below this are seconds (it is 5138 in seconds, 1973 in milliseconds).
 const SECONDS_BELOW: i64 = 100_000_000_000;
+/// The widest window `/license/submissions` accepts: 30 days, in milliseconds.
+const SUBMISSION_WINDOW_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// `purpose` of master-thesis flows.
+const PURPOSE_MASTER: u8 = 3;
 
 /// Credentials from the exam-systems secret.
 #[derive(Clone, Deserialize)]
@@ -102,6 +109,62 @@ pub struct Explanation {
     pub sso_url: Option<String>,
 }
 
+/// A master-thesis submission as the licence lists it (`GET /license/submissions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterSubmission {
+    /// The submission id.
+    pub submission_id: u64,
+    /// The flow it was handed in on.
+    pub flow_id: u64,
+    /// The participant who handed it in.
+    pub participant_id: Option<u64>,
+    /// When it was handed in, unix milliseconds.
+    pub handed_in_ms: Option<i64>,
+}
+
+/// A submission's information (`GET /flows/{flowId}/submissions/{submissionId}`). Every field
+/// after `participant_number` is this project's assumption [I]: WISEflow's specification does not
+/// show where a thesis's title, grading date, access level, embargo and language are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmissionInfo {
+    /// The submission id.
+    pub submission_id: u64,
+    /// The flow.
+    pub flow_id: u64,
+    /// The participant's number on the flow: the candidate number (`kandidatnr`).
+    pub participant_number: Option<String>,
+    /// The thesis title [I].
+    pub title: Option<String>,
+    /// When the grade was announced, RFC 3339 [I].
+    pub graded_at: Option<String>,
+    /// `OPEN`, `RESTRICTED` or `EMBARGOED`, as WISEflow wrote it [I].
+    pub access_level: Option<String>,
+    /// The last day of an embargo, `yyyy-MM-dd` [I].
+    pub embargo_until: Option<String>,
+    /// The language, e.g. `nob` or `eng` [I].
+    pub language: Option<String>,
+}
+
+/// One file of a submission (`GET /flows/{flowId}/submissions/{submissionId}/files`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmissionFile {
+    /// WISEflow's file id.
+    pub id: u64,
+    /// The file name as uploaded. It may be empty.
+    pub filename: String,
+    /// The content type.
+    pub content_type: Option<String>,
+    /// The size in bytes.
+    pub size: Option<u64>,
+    /// Where to download it: a pre-signed URL that needs no credentials (see
+    /// [`crate::http::download`]).
+    pub link: Option<String>,
+    /// Whether WISEflow holds the file in quarantine (`quarantine` set).
+    pub quarantined: bool,
+    /// SHA-256 of the content, lowercase hex (`checksumSha256` [I]).
+    pub sha256: Option<String>,
+}
+
 /// The envelope of WISEflow's newer routes.
 #[derive(Deserialize)]
 struct Envelope<T> {
@@ -161,6 +224,71 @@ struct WireExplanation {
 struct WireExplanationParticipant {
     participant_id: Option<u64>,
     sso_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMasterSubmission {
+    submission_id: u64,
+    flow_id: u64,
+    participant_id: Option<u64>,
+    handed_in_date: Option<i64>,
+    purpose: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSubmission {
+    submission_id: u64,
+    flow_id: Option<u64>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    participant_number: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    graded_at: Option<String>,
+    #[serde(default)]
+    access_level: Option<String>,
+    #[serde(default)]
+    embargo_until: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSubmissionFile {
+    id: u64,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    link: Option<String>,
+    /// `null` or absent when the file is not in quarantine, `{reason, by, createdAt}` when it is.
+    #[serde(default)]
+    quarantine: Option<serde_json::Value>,
+    #[serde(default)]
+    checksum_sha256: Option<String>,
+}
+
+impl From<WireSubmissionFile> for SubmissionFile {
+    fn from(wire: WireSubmissionFile) -> Self {
+        SubmissionFile {
+            id: wire.id,
+            filename: wire.filename.unwrap_or_default(),
+            content_type: wire.content_type,
+            size: wire.size,
+            link: wire.link.filter(|link| !link.trim().is_empty()),
+            quarantined: wire.quarantine.is_some(),
+            sha256: wire
+                .checksum_sha256
+                .map(|hash| hash.trim().to_ascii_lowercase())
+                .filter(|hash| !hash.is_empty()),
+        }
+    }
 }
 
 /// A string or a number (WISEflow documents `number` as an integer), as text.
@@ -424,6 +552,166 @@ impl WiseflowClient {
             .await
     }
 
+    /// Master-thesis submissions (`purpose` 3) handed in within `[start_ms, end_ms]` (unix
+    /// milliseconds), each once. WISEflow answers at most 30 days at a time, so the client walks
+    /// the range in 30-day windows and reads every page of each.
+    pub async fn master_submissions(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<MasterSubmission>> {
+        if end_ms < start_ms {
+            return Err(Error::technical(format!(
+                "{SYSTEM} master submissions: the window ends ({end_ms}) before it starts ({start_ms}); expected start <= end in unix milliseconds"
+            )));
+        }
+        let mut submissions = Vec::new();
+        let mut seen = HashSet::new();
+        let mut window_start = start_ms;
+        loop {
+            let window_end = end_ms.min(window_start.saturating_add(SUBMISSION_WINDOW_MS));
+            for submission in self.master_submissions_in(window_start, window_end).await? {
+                if seen.insert(submission.submission_id) {
+                    submissions.push(submission);
+                }
+            }
+            if window_end >= end_ms {
+                return Ok(submissions);
+            }
+            window_start = window_end + 1;
+        }
+    }
+
+    /// Master-thesis submissions handed in within one window of at most 30 days, all pages.
+    async fn master_submissions_in(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<MasterSubmission>> {
+        let url = format!("{}/license/submissions", self.base_url);
+        let mut submissions = Vec::new();
+        let mut offset = 0;
+        loop {
+            let what = format!(
+                "master submissions handed in from {start_ms} to {end_ms} (unix ms) from offset {offset}"
+            );
+            let page: Envelope<Vec<WireMasterSubmission>> = self
+                .retry
+                .run(|| async {
+                    let request = self.http.get(&url).query(&[
+                        ("start", start_ms.to_string()),
+                        ("end", end_ms.to_string()),
+                        ("purpose", PURPOSE_MASTER.to_string()),
+                        ("offset", offset.to_string()),
+                        ("limit", PAGE_SIZE.to_string()),
+                    ]);
+                    let response = self.send(request, &what).await?;
+                    match response.status() {
+                        s if s.is_success() => {
+                            json_body(response, &what, "an envelope with submissions").await
+                        }
+                        StatusCode::BAD_REQUEST => {
+                            let text = response.text().await.unwrap_or_default();
+                            Err(Error::mapping(format!(
+                                "{SYSTEM} {what} answered 400: {}; expected start and end in unix milliseconds at most 30 days apart",
+                                envelope_message(&text)
+                            )))
+                        }
+                        _ => Err(failure(&what, response).await),
+                    }
+                })
+                .await?;
+            let data = page.data.unwrap_or_default();
+            let total = page.pagination.and_then(|p| p.total);
+            let received = data.len();
+            offset += received;
+            submissions.extend(
+                data.into_iter()
+                    .filter(|s| s.purpose.is_none_or(|p| p == PURPOSE_MASTER))
+                    .map(|s| MasterSubmission {
+                        submission_id: s.submission_id,
+                        flow_id: s.flow_id,
+                        participant_id: s.participant_id,
+                        handed_in_ms: unix_millis(s.handed_in_date),
+                    }),
+            );
+            match total {
+                Some(total) if offset as u64 >= total => return Ok(submissions),
+                Some(total) if received == 0 => {
+                    return Err(Error::external(format!(
+                        "{SYSTEM} {what}: the page was empty though {total} submissions were announced; expected the rest"
+                    )))
+                }
+                None if received < PAGE_SIZE => return Ok(submissions),
+                _ => {}
+            }
+        }
+    }
+
+    /// A submission's information: the candidate number and the thesis's metadata.
+    pub async fn submission(&self, flow_id: u64, submission_id: u64) -> Result<SubmissionInfo> {
+        let what = format!("flow {flow_id}: submission {submission_id}");
+        let url = format!(
+            "{}/flows/{flow_id}/submissions/{submission_id}",
+            self.base_url
+        );
+        let envelope: Envelope<WireSubmission> = self
+            .retry
+            .run(|| async {
+                let response = self.send(self.http.get(&url), &what).await?;
+                submission_answer(response, &what, flow_id, submission_id, "the submission").await
+            })
+            .await?;
+        let data = envelope.data.ok_or_else(|| {
+            Error::external(format!(
+                "{SYSTEM} {what}: the answer has no data; expected the submission"
+            ))
+        })?;
+        if data.submission_id != submission_id || data.flow_id.is_some_and(|id| id != flow_id) {
+            return Err(Error::mapping(format!(
+                "{SYSTEM} {what} answered about submission {} on flow {} instead",
+                data.submission_id,
+                data.flow_id.unwrap_or(flow_id)
+            )));
+        }
+        Ok(SubmissionInfo {
+            submission_id,
+            flow_id,
+            participant_number: data.participant_number,
+            title: data.title,
+            graded_at: data.graded_at,
+            access_level: data.access_level,
+            embargo_until: data.embargo_until,
+            language: data.language,
+        })
+    }
+
+    /// The files of a submission, each with its download link, quarantine flag and checksum.
+    pub async fn submission_files(
+        &self,
+        flow_id: u64,
+        submission_id: u64,
+    ) -> Result<Vec<SubmissionFile>> {
+        let what = format!("flow {flow_id}: files of submission {submission_id}");
+        let url = format!(
+            "{}/flows/{flow_id}/submissions/{submission_id}/files",
+            self.base_url
+        );
+        let envelope: Envelope<Vec<WireSubmissionFile>> = self
+            .retry
+            .run(|| async {
+                let response = self.send(self.http.get(&url), &what).await?;
+                submission_answer(response, &what, flow_id, submission_id, "the files").await
+            })
+            .await?;
+        Ok(envelope
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(SubmissionFile::from)
+            .collect())
+    }
+
     /// Sends a request with the API key; a transport failure is External.
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Response> {
         request
@@ -450,6 +738,35 @@ fn flow_not_found(flow_id: u64, wanted: &str) -> Error {
     Error::mapping(format!(
         "{SYSTEM}: flow {flow_id} was not found (404) when asking for {wanted}; expected the flow found by its SIS code to exist"
     ))
+}
+
+/// The body of an answer about a submission on a flow. A 403 means the submission is not on the
+/// flow, and a 404 means there is no such flow. Both are Mapping errors.
+async fn submission_answer<T: DeserializeOwned>(
+    response: Response,
+    what: &str,
+    flow_id: u64,
+    submission_id: u64,
+    expected: &str,
+) -> Result<T> {
+    match response.status() {
+        s if s.is_success() => json_body(response, what, expected).await,
+        StatusCode::FORBIDDEN => Err(Error::mapping(format!(
+            "{SYSTEM} {what} answered 403: submission {submission_id} is not on flow {flow_id}; expected the pair the licence's submission list gave (if it is, the API key may lack access to the flow)"
+        ))),
+        StatusCode::NOT_FOUND => Err(Error::mapping(format!(
+            "{SYSTEM}: flow {flow_id} was not found (404) when asking for {expected} of submission {submission_id}; expected the flow the licence's submission list gave to exist"
+        ))),
+        _ => Err(failure(what, response).await),
+    }
+}
+
+/// The `error.message` of an envelope, or the body itself on one line.
+fn envelope_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| excerpt(body, 300))
 }
 
 /// A successful response's JSON body; a broken one is External.
@@ -540,6 +857,60 @@ mod tests {
             vec![Some("123456".to_owned()), Some("7".to_owned()), None]
         );
         assert_eq!(page.pagination.unwrap().total, Some(3));
+    }
+
+    #[test]
+    fn submission_files_read_quarantine_and_checksums() {
+        let page: Envelope<Vec<WireSubmissionFile>> = serde_json::from_value(json!({
+            "success": true,
+            "data": [
+                {"id": 1, "type": "DOCUMENT", "filename": "a.pdf", "contentType": "application/pdf",
+                 "size": 10, "link": "https://s3.example/a?sig=1", "createdAt": "2026-09-01T10:00:00Z",
+                 "quarantine": null, "checksumSha256": " ABCDEF "},
+                {"id": 2, "filename": "b.zip", "link": "",
+                 "quarantine": {"reason": "virus-scan", "by": "system", "createdAt": "2026-09-01T10:00:00Z"}},
+                {"id": 3}
+            ]
+        }))
+        .unwrap();
+        let files: Vec<SubmissionFile> = page
+            .data
+            .unwrap()
+            .into_iter()
+            .map(SubmissionFile::from)
+            .collect();
+        assert!(!files[0].quarantined);
+        assert_eq!(files[0].sha256.as_deref(), Some("abcdef"));
+        assert_eq!(files[0].size, Some(10));
+        assert!(files[1].quarantined);
+        assert_eq!(files[1].link, None);
+        assert_eq!(files[2].filename, "");
+        assert!(!files[2].quarantined);
+        assert_eq!(files[2].sha256, None);
+    }
+
+    #[test]
+    fn submissions_accept_numeric_participant_numbers() {
+        let envelope: Envelope<WireSubmission> = serde_json::from_value(json!({
+            "success": true,
+            "data": {"submissionId": 7, "flowId": 5001, "participantNumber": 123456,
+                     "handedIn": true, "title": "T", "accessLevel": "OPEN", "embargoUntil": null}
+        }))
+        .unwrap();
+        let data = envelope.data.unwrap();
+        assert_eq!(data.participant_number.as_deref(), Some("123456"));
+        assert_eq!(data.embargo_until, None);
+        assert_eq!(data.graded_at, None);
+    }
+
+    #[test]
+    fn envelope_messages_are_read_or_excerpted() {
+        let body = r#"{"success": false, "data": null, "error": {"code": 400, "message": "start and end may be at most 30 days apart"}}"#;
+        assert_eq!(
+            envelope_message(body),
+            "start and end may be at most 30 days apart"
+        );
+        assert_eq!(envelope_message("Bad\n  request"), "Bad request");
     }
 
     #[test]

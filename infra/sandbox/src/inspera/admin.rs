@@ -1,5 +1,5 @@
-//! Inspera's `/_sandbox/*` routes besides faults: the graders, the webhook
-//! subscription and the state. Like every admin route they bypass faults,
+//! Inspera's `/_sandbox/*` routes besides faults: the graders, the thesis
+//! submissions, the webhook subscription and the state. Like every admin route they bypass faults,
 //! auth and request counting.
 
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/_sandbox/explanations/give", post(give_explanations))
         .route("/_sandbox/appeals/decide", post(decide_appeals))
+        .route("/_sandbox/theses/submit", post(submit_theses))
+        .route("/_sandbox/theses", get(theses))
         .route("/_sandbox/webhook", put(set_webhook))
         .route("/_sandbox/webhooks", get(webhooks))
         .route("/_sandbox/state", get(state_summary))
@@ -32,6 +34,17 @@ async fn give_explanations(State(state): State<Shared>) -> Json<Value> {
 
 async fn decide_appeals(State(state): State<Shared>) -> Json<Value> {
     Json(json!({ "decided": state.decide_appeals() }))
+}
+
+/// `POST /_sandbox/theses/submit`: a `thesis_submitted` webhook per thesis.
+async fn submit_theses(State(state): State<Shared>) -> Json<Value> {
+    Json(json!({ "submitted": state.submit_theses() }))
+}
+
+/// `GET /_sandbox/theses`: every master thesis on Inspera, with its ids,
+/// files and their SHA-256s.
+async fn theses(State(state): State<Shared>) -> Json<Value> {
+    Json(json!(state.theses()))
 }
 
 /// Body of `PUT /_sandbox/webhook`.

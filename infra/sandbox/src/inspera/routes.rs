@@ -1,4 +1,6 @@
-//! HTTP routes of the simulated Inspera API.
+//! HTTP routes of the simulated Inspera API. Thesis files are streamed
+//! without auth from `/files/{fileId}`, the `downloadUrl` of a submission,
+//! like Inspera's pre-signed export URLs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::{InsperaAppeal, InsperaExplanation, InsperaState, InsperaTest, Refusal};
+use crate::theses::Download;
 
 /// The token route as Inspera documents it (with the trailing slash).
 const TOKEN_PATH: &str = "/api/authenticate/token/";
@@ -42,10 +45,15 @@ pub(crate) fn router(state: Shared) -> Router {
             "/api/v1/test/{test_id}/explanations/{explanation_id}",
             get(explanation),
         )
+        .route(
+            "/api/v1/test/{test_id}/candidates/{candidate_id}/submission",
+            get(thesis_submission),
+        )
         .route_layer(from_fn_with_state(state.clone(), require_bearer));
     Router::new()
         .route(TOKEN_PATH, post(token))
         .route(TOKEN_PATH.trim_end_matches('/'), post(token))
+        .route("/files/{file_id}", get(download_file))
         .merge(api)
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::inspera_routes())
@@ -341,4 +349,71 @@ async fn explanation(
         .map_err(|_| ApiError::from(Refusal::UnknownExplanation))?;
     let explanation = state.explanation(test_id, explanation_id)?;
     Ok(Json(explanation_json(&explanation)).into_response())
+}
+
+/// `GET /api/v1/test/{testId}/candidates/{candidateId}/submission`: the master
+/// thesis the candidate handed in on the test, with its metadata and files.
+/// Each file has a `downloadUrl` on this server. 404 when there is none.
+async fn thesis_submission(
+    State(state): State<Shared>,
+    Path((raw_test_id, candidate_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let test_id = test_id(&raw_test_id)?;
+    let thesis = state
+        .thesis_submission(test_id, candidate_id.trim())
+        .ok_or_else(|| ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no submission of candidate {candidate_id} on test {test_id}"),
+        })?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let files: Vec<Value> = thesis
+        .files
+        .iter()
+        .map(|file| {
+            json!({
+                "fileId": file.id,
+                "filename": file.filename,
+                "contentType": file.content_type,
+                "size": file.size,
+                "sha256": file.sha256,
+                "quarantined": file.quarantined,
+                "downloadUrl": format!("http://{host}/files/{}", file.id),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "testId": test_id,
+        "externalTestId": thesis.assessment_id,
+        "candidateId": thesis.candidate_number,
+        "submittedAt": thesis.handed_in_at,
+        "title": thesis.title,
+        "gradedAt": thesis.graded_at,
+        "accessLevel": thesis.access_level,
+        "embargoUntil": thesis.embargo_until,
+        "language": thesis.language,
+        "files": files,
+    }))
+    .into_response())
+}
+
+/// `GET /files/{fileId}`: a thesis file, streamed; 404 for the missing one.
+async fn download_file(State(state): State<Shared>, Path(raw_id): Path<String>) -> Answer {
+    let download = raw_id
+        .parse::<u64>()
+        .map_or(Download::Unknown, |id| state.download(id));
+    match download {
+        Download::Found(response) => Ok(response),
+        Download::Missing => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("file {raw_id} is no longer available"),
+        }),
+        Download::Unknown => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no file with id {raw_id}"),
+        }),
+    }
 }

@@ -2,8 +2,12 @@
 //!
 //! Newer routes (`/v1/flows/...`) answer in WISEflow's envelope
 //! `{success, data, error, pagination}`; older ones (`/v1/flow/...`,
-//! `/v1/license/...`) answer bare objects or arrays and, mostly, errors with
-//! an empty body.
+//! `/v1/license/sis/...`) answer bare objects or arrays and, mostly, errors with
+//! an empty body. `/v1/license/submissions` answers in the envelope.
+//!
+//! Thesis files are served without auth from `/files/{fileId}?signature=…`,
+//! the links `/v1/flows/{flowId}/submissions/{id}/files` hands out, as
+//! WISEflow hands out pre-signed S3 URLs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use ::base64::engine::general_purpose::STANDARD;
 use ::base64::Engine as _;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +25,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::directory::{Flow, Participant};
-use super::{ExplanationOutcome, ExplanationView, ReassessmentOutcome, WiseflowState};
+use super::{
+    ExplanationOutcome, ExplanationView, ReassessmentOutcome, SubmissionLookup, WiseflowState,
+};
+use crate::theses::Download;
+use crate::SandboxThesis;
 
 type Shared = Arc<WiseflowState>;
 
@@ -34,15 +42,26 @@ const FLOW_STATE_CONCLUDED: u8 = 4;
 const FLOW_TYPE_HANDIN: u32 = 16;
 /// Where a participant opens an explanation.
 const SSO_BASE: &str = "https://europe.wiseflow.net/sso/explanation";
+/// The widest `/license/submissions` window WISEflow accepts: 30 days, in milliseconds.
+const MAX_SUBMISSION_WINDOW_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// All WISEflow routes. Order per request: counting and faults, then auth
-/// (API key or bearer token; the token route needs neither). `/_sandbox/*`
-/// bypasses all of it.
+/// (API key or bearer token; the token route and the file links need
+/// neither). `/_sandbox/*` bypasses all of it.
 pub(crate) fn router(state: Shared) -> Router {
     let protected = Router::new()
         .route("/v1/license/sis/flows/{sis_code}", get(flows_by_sis_code))
         .route("/v1/flow/{flow_id}", get(flow))
         .route("/v1/flows/{flow_id}/participants", get(participants))
+        .route("/v1/license/submissions", get(license_submissions))
+        .route(
+            "/v1/flows/{flow_id}/submissions/{submission_id}",
+            get(submission),
+        )
+        .route(
+            "/v1/flows/{flow_id}/submissions/{submission_id}/files",
+            get(submission_files),
+        )
         .route("/v1/flow/{flow_id}/reassessment", post(reassessment))
         .route(
             "/v1/flow/{flow_id}/explanation/request",
@@ -55,6 +74,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route_layer(from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route(TOKEN_PATH, post(token))
+        .route("/files/{file_id}", get(download_file))
         .merge(protected)
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::wiseflow_routes())
@@ -167,13 +187,13 @@ async fn flows_by_sis_code(State(state): State<Shared>, Path(sis_code): Path<Str
     let flows: Vec<Value> = state
         .flows_matching(&pattern)
         .iter()
-        .map(search_flow)
+        .map(|(flow, purpose)| search_flow(flow, *purpose))
         .collect();
     Json(flows).into_response()
 }
 
 /// A `search-flow` object.
-fn search_flow(flow: &Flow) -> Value {
+fn search_flow(flow: &Flow, purpose: u8) -> Value {
     json!({
         "flowId": flow.id,
         "sisCode": flow.sis_code,
@@ -181,14 +201,14 @@ fn search_flow(flow: &Flow) -> Value {
         "state": FLOW_STATE_CONCLUDED,
         "type": FLOW_TYPE_HANDIN,
         "variant": 0,
-        "purpose": 0,
+        "purpose": purpose,
         "combinedMainFlowId": null,
         "combinedSubFlowIds": [],
     })
 }
 
 async fn flow(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
-    let Some(flow) = flow_id(&raw_id).and_then(|id| state.flow(id)) else {
+    let Some((flow, purpose)) = flow_id(&raw_id).and_then(|id| state.any_flow(id)) else {
         return empty(StatusCode::NOT_FOUND);
     };
     Json(json!({
@@ -199,7 +219,7 @@ async fn flow(State(state): State<Shared>, Path(raw_id): Path<String>) -> Respon
         "type": FLOW_TYPE_HANDIN,
         "state": FLOW_STATE_CONCLUDED,
         "variant": 0,
-        "purpose": 0,
+        "purpose": purpose,
         "participantStartDate": null,
         "participantEndDate": null,
         "assessorStartDate": null,
@@ -473,6 +493,251 @@ async fn set_show_justification(
             StatusCode::NOT_FOUND,
             "EXPLANATION_REQUEST_NOT_FOUND",
             &format!("flow {raw_flow} has no explanation request {raw_explanation}"),
+        ),
+    }
+}
+
+/// A required unix-time parameter of `/license/submissions`, in milliseconds.
+fn unix_time(query: &HashMap<String, String>, name: &str) -> Result<i64, String> {
+    let raw = query.get(name).map(|raw| raw.trim()).unwrap_or_default();
+    if raw.is_empty() {
+        return Err(format!(
+            "parameters start and end are required (unix time in milliseconds); {name} is missing"
+        ));
+    }
+    raw.parse()
+        .map_err(|_| format!("{name} must be a unix time in milliseconds, got {raw:?}"))
+}
+
+/// The window `[start, end]` and the wanted `purpose` of a
+/// `/license/submissions` query, or what is wrong with it.
+fn submission_query(query: &HashMap<String, String>) -> Result<(i64, i64, Option<u8>), String> {
+    let start = unix_time(query, "start")?;
+    let end = unix_time(query, "end")?;
+    if end < start {
+        return Err(format!("end ({end}) must not be before start ({start})"));
+    }
+    if end - start > MAX_SUBMISSION_WINDOW_MS {
+        return Err(format!(
+            "start and end may be at most 30 days apart; they are {:.1} days apart",
+            (end - start) as f64 / 86_400_000.0
+        ));
+    }
+    let purpose = match query.get("purpose").map(|raw| raw.trim()) {
+        None | Some("") => None,
+        Some(raw) => Some(
+            raw.parse::<u8>()
+                .ok()
+                .filter(|purpose| *purpose <= super::PURPOSE_MASTER)
+                .ok_or_else(|| format!("purpose must be 0, 1, 2 or 3, got {raw:?}"))?,
+        ),
+    };
+    Ok((start, end, purpose))
+}
+
+/// `GET /v1/license/submissions?start&end&purpose`: the submissions handed
+/// in within `[start, end]` (unix milliseconds, at most 30 days apart),
+/// oldest first, paged with `offset` and `limit`. Only master theses
+/// (`purpose` 3) have submissions here.
+async fn license_submissions(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (start, end, purpose) = match submission_query(&query) {
+        Ok(window) => window,
+        Err(message) => {
+            return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", &message)
+        }
+    };
+    let page = paging(&query, "offset", 0).and_then(|offset| {
+        let limit = paging(&query, "limit", MAX_PAGE)?;
+        if (1..=MAX_PAGE).contains(&limit) {
+            Ok((offset, limit))
+        } else {
+            Err(format!(
+                "limit must be between 1 and {MAX_PAGE}, got {limit}"
+            ))
+        }
+    });
+    let (offset, limit) = match page {
+        Ok(page) => page,
+        Err(message) => return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PAGING", &message),
+    };
+    let all: Vec<SandboxThesis> = if purpose.is_none_or(|p| p == super::PURPOSE_MASTER) {
+        state.theses_handed_in(start, end)
+    } else {
+        Vec::new()
+    };
+    let data: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|thesis| {
+            json!({
+                "submissionId": thesis.submission_id,
+                "flowId": thesis.flow_id,
+                "participantId": thesis.participant_id,
+                "handedInDate": thesis.handed_in_ms,
+                "purpose": super::PURPOSE_MASTER,
+            })
+        })
+        .collect();
+    Json(json!({
+        "success": true,
+        "data": data,
+        "pagination": { "limit": limit, "offset": offset, "total": all.len() },
+    }))
+    .into_response()
+}
+
+/// An error to answer in WISEflow's envelope.
+struct EnvelopeError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for EnvelopeError {
+    fn into_response(self) -> Response {
+        envelope_error(self.status, self.code, &self.message)
+    }
+}
+
+/// The thesis handed in as a submission on a flow, or the error: 404 for an
+/// unknown flow, 403 for a submission that is not on the flow.
+fn find_submission(
+    state: &WiseflowState,
+    raw_flow: &str,
+    raw_submission: &str,
+) -> Result<SandboxThesis, EnvelopeError> {
+    let unknown_flow = || EnvelopeError {
+        status: StatusCode::NOT_FOUND,
+        code: "FLOW_NOT_FOUND",
+        message: format!("flow {raw_flow} not found"),
+    };
+    let flow_id = flow_id(raw_flow).ok_or_else(unknown_flow)?;
+    let lookup = match raw_submission.parse::<u64>() {
+        Ok(submission_id) => state.submission(flow_id, submission_id),
+        Err(_) if state.any_flow(flow_id).is_some() => SubmissionLookup::NotOnFlow,
+        Err(_) => SubmissionLookup::UnknownFlow,
+    };
+    match lookup {
+        SubmissionLookup::Found(thesis) => Ok(*thesis),
+        SubmissionLookup::NotOnFlow => Err(EnvelopeError {
+            status: StatusCode::FORBIDDEN,
+            code: "SUBMISSION_NOT_ON_FLOW",
+            message: format!("submission {raw_submission} is not on flow {flow_id}"),
+        }),
+        SubmissionLookup::UnknownFlow => Err(unknown_flow()),
+    }
+}
+
+/// `GET /v1/flows/{flowId}/submissions/{submissionId}`: `flow-submission-info`.
+/// `title`, `gradedAt`, `accessLevel`, `embargoUntil` and `language` are
+/// this project's assumption [I]: WISEflow's specification does not show
+/// where a thesis's metadata lives.
+async fn submission(
+    State(state): State<Shared>,
+    Path((raw_flow, raw_submission)): Path<(String, String)>,
+) -> Response {
+    let thesis = match find_submission(&state, &raw_flow, &raw_submission) {
+        Ok(thesis) => thesis,
+        Err(error) => return error.into_response(),
+    };
+    Json(json!({
+        "success": true,
+        "data": {
+            "submissionId": thesis.submission_id,
+            "flowId": thesis.flow_id,
+            "participantId": thesis.participant_id,
+            "participantNumber": thesis.candidate_number,
+            "handedIn": true,
+            "handedInDate": thesis.handed_in_ms,
+            "title": thesis.title,
+            "gradedAt": thesis.graded_at,
+            "accessLevel": thesis.access_level,
+            "embargoUntil": thesis.embargo_until,
+            "language": thesis.language,
+        },
+    }))
+    .into_response()
+}
+
+/// `GET /v1/flows/{flowId}/submissions/{submissionId}/files`: the files, each
+/// with a `link` to this server's `/files/{fileId}` and, as this project's
+/// assumption [I], `checksumSha256` (hex).
+async fn submission_files(
+    State(state): State<Shared>,
+    Path((raw_flow, raw_submission)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let thesis = match find_submission(&state, &raw_flow, &raw_submission) {
+        Ok(thesis) => thesis,
+        Err(error) => return error.into_response(),
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let data: Vec<Value> = thesis
+        .files
+        .iter()
+        .map(|file| {
+            let quarantine = file.quarantined.then(
+                || json!({ "reason": "virus-scan", "by": "system", "createdAt": file.created_at }),
+            );
+            json!({
+                "id": file.id,
+                "type": "DOCUMENT",
+                "filename": file.filename,
+                "contentType": file.content_type,
+                "size": file.size,
+                "link": format!(
+                    "http://{host}/files/{}?signature={}",
+                    file.id,
+                    state.file_signature(file.id)
+                ),
+                "createdAt": file.created_at,
+                "quarantine": quarantine,
+                "checksumSha256": file.sha256,
+            })
+        })
+        .collect();
+    Json(json!({ "success": true, "data": data })).into_response()
+}
+
+/// An error as S3 answers a pre-signed URL: XML with a code and a message.
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>\n"
+    );
+    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+/// `GET /files/{fileId}?signature=…`: a thesis file, streamed. The link
+/// needs a `signature` (any value), like a pre-signed URL. A missing file
+/// gets 404.
+async fn download_file(
+    State(state): State<Shared>,
+    Path(raw_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if query.get("signature").is_none_or(|s| s.is_empty()) {
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Query-string authentication requires the signature parameter",
+        );
+    }
+    let download = raw_id
+        .parse::<u64>()
+        .map_or(Download::Unknown, |id| state.download(id));
+    match download {
+        Download::Found(response) => response,
+        Download::Missing | Download::Unknown => s3_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
         ),
     }
 }

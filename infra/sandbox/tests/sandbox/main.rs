@@ -6,6 +6,7 @@ mod faults;
 mod fs;
 mod inspera;
 mod process;
+mod theses;
 mod wiseflow;
 
 use chrono::Utc;

@@ -1,0 +1,254 @@
+//! Master-thesis archival, the pure part: where a thesis goes in the archive, what access it gets,
+//! when it is due, and what its manifest says.
+//!
+//! The three failures the seed calls critical shape this module: a thesis not archived (every
+//! discovered thesis is pending until archived or failed with a reason), archived with wrong
+//! metadata (the manifest is built from the source's fields by one documented mapping), and
+//! archived with wrong access — [`Access::from_source`] is never more open than the source says:
+//! anything it cannot read as open is restricted.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::institution::ExamSystem;
+
+/// The manifest's schema name; a reader checks it before trusting the fields.
+pub const MANIFEST_SCHEMA: &str = "flyt-thesis-manifest/1";
+/// The manifest's name under a thesis's prefix. Written last: a thesis with a manifest is complete.
+pub const MANIFEST_NAME: &str = "manifest.json";
+
+/// Who may read an archived thesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "level", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Access {
+    /// Anyone (the institution may publish it).
+    Open,
+    /// The institution only.
+    Restricted,
+    /// The institution only until the date; then as the source decides.
+    Embargoed {
+        /// The last day of the embargo.
+        until: NaiveDate,
+    },
+}
+
+impl Access {
+    /// The access the source's fields call for, and a note when Flyt had to read them strictly.
+    /// `OPEN` is open; `EMBARGOED` with a readable date is embargoed until it; `RESTRICTED`,
+    /// anything else, a missing level, or an embargo without a readable date is restricted.
+    pub fn from_source(
+        level: Option<&str>,
+        embargo_until: Option<&str>,
+    ) -> (Access, Option<String>) {
+        let level = level.map(|l| l.trim().to_ascii_uppercase());
+        match level.as_deref() {
+            Some("OPEN") => (Access::Open, None),
+            Some("RESTRICTED") => (Access::Restricted, None),
+            Some("EMBARGOED") => match embargo_until.and_then(parse_date) {
+                Some(until) => (Access::Embargoed { until }, None),
+                None => (
+                    Access::Restricted,
+                    Some(format!(
+                        "embargo without a readable end date ({embargo_until:?}): archived restricted"
+                    )),
+                ),
+            },
+            other => (
+                Access::Restricted,
+                Some(format!(
+                    "access level {other:?} is not OPEN, RESTRICTED or EMBARGOED: archived restricted"
+                )),
+            ),
+        }
+    }
+
+    /// The S3 object tag value that records the classification (`open`, `restricted`,
+    /// `embargoed`), for access policies and inventories.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Access::Open => "open",
+            Access::Restricted => "restricted",
+            Access::Embargoed { .. } => "embargoed",
+        }
+    }
+}
+
+/// A date as `yyyy-MM-dd` or the date of an RFC 3339 time.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .or_else(|| {
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.date_naive())
+        })
+}
+
+/// Where a thesis lives in the archive: `<institution>/<year>/<exam>/<kandidatnr>/`. Stable: the
+/// same thesis always gets the same prefix, so re-archiving finds what is there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ThesisKey {
+    /// The institution's `org_id`.
+    pub institution: String,
+    /// The year the thesis was graded.
+    pub year: i32,
+    /// The exam: the course code, or the exam system's exam id.
+    pub exam: String,
+    /// The candidate number.
+    pub kandidatnr: String,
+}
+
+impl ThesisKey {
+    /// The key prefix, every part reduced to `[A-Za-z0-9._-]` (others become `_`).
+    pub fn prefix(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/",
+            segment(&self.institution),
+            self.year,
+            segment(&self.exam),
+            segment(&self.kandidatnr)
+        )
+    }
+
+    /// The object key of one file of the thesis.
+    pub fn file_key(&self, filename: &str) -> String {
+        format!("{}files/{}", self.prefix(), segment(filename))
+    }
+
+    /// The manifest's object key.
+    pub fn manifest_key(&self) -> String {
+        format!("{}{MANIFEST_NAME}", self.prefix())
+    }
+}
+
+fn segment(text: &str) -> String {
+    let cleaned: String = text
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match cleaned.trim_matches('.') {
+        "" => "_".to_owned(),
+        kept => kept.to_owned(),
+    }
+}
+
+/// When a thesis may be archived: after the appeal deadline and the explanation deadline, counted
+/// from when the grade was announced, whichever is later.
+pub fn due_at(
+    graded_at: DateTime<Utc>,
+    appeal_window: Duration,
+    explanation_window: Duration,
+) -> DateTime<Utc> {
+    graded_at + appeal_window.max(explanation_window)
+}
+
+/// One archived file as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// The file name as the exam system gave it.
+    pub name: String,
+    /// Its object key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of its bytes, verified against the source and against S3.
+    pub sha256: String,
+    /// Its content type.
+    pub content_type: String,
+    /// The S3 version written (the bucket is versioned).
+    pub version_id: Option<String>,
+}
+
+/// The manifest of an archived thesis: the metadata mapping of the README, the files and their
+/// checksums, and the access classification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_SCHEMA`].
+    pub schema: String,
+    /// Where it is archived.
+    pub key: ThesisKey,
+    /// The exam system it came from.
+    pub exam_system: ExamSystem,
+    /// The exam system's ids (test and candidate, or flow and submission).
+    pub source_ids: Vec<(String, String)>,
+    /// The title.
+    pub title: String,
+    /// The language code (ISO 639-3), if the source gave one.
+    pub language: Option<String>,
+    /// When the grade was announced (RFC 3339).
+    pub graded_at: String,
+    /// Who may read it.
+    pub access: Access,
+    /// Why access was read strictly, if it was.
+    pub access_note: Option<String>,
+    /// The files.
+    pub files: Vec<ManifestFile>,
+    /// When the archive was completed (RFC 3339).
+    pub archived_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_is_never_more_open_than_the_source_says() {
+        assert_eq!(Access::from_source(Some("open"), None).0, Access::Open);
+        assert_eq!(
+            Access::from_source(Some("EMBARGOED"), Some("2031-06-30")).0,
+            Access::Embargoed {
+                until: NaiveDate::from_ymd_opt(2031, 6, 30).unwrap()
+            }
+        );
+        for (level, until) in [
+            (Some("RESTRICTED"), None),
+            (Some("EMBARGOED"), None),
+            (Some("EMBARGOED"), Some("soon")),
+            (Some("PUBLIC-ISH"), None),
+            (None, None),
+        ] {
+            let (access, _) = Access::from_source(level, until);
+            assert_eq!(access, Access::Restricted, "{level:?} {until:?}");
+        }
+        assert!(Access::from_source(None, None)
+            .1
+            .unwrap()
+            .contains("archived restricted"));
+    }
+
+    #[test]
+    fn keys_are_stable_and_safe() {
+        let key = ThesisKey {
+            institution: "uio".into(),
+            year: 2026,
+            exam: "INF5990 / VÅR".into(),
+            kandidatnr: "123456".into(),
+        };
+        assert_eq!(key.prefix(), "uio/2026/INF5990___V_R/123456/");
+        assert_eq!(
+            key.file_key("../thesis final.pdf"),
+            "uio/2026/INF5990___V_R/123456/files/_thesis_final.pdf"
+        );
+        assert_eq!(
+            key.manifest_key(),
+            "uio/2026/INF5990___V_R/123456/manifest.json"
+        );
+    }
+
+    #[test]
+    fn a_thesis_is_due_after_the_later_deadline() {
+        let graded = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let due = due_at(graded, Duration::days(21), Duration::days(7));
+        assert_eq!(due.to_rfc3339(), "2026-06-22T12:00:00+00:00");
+    }
+}
