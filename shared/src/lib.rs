@@ -7,6 +7,7 @@
 //! - [`batch`]: SQS partial-batch processing, parking and deferral. [`apply`]: the claim → apply →
 //!   complete pipeline of consuming functions. [`sender`]: batched sending.
 //! - [`cursor`], [`ordering`], [`open_explanations`]: state in DynamoDB with conditional writes.
+//!   [`archiver`]: theses into the S3 archive, crash-safe.
 //! - [`execution`]: executions and their categorised log lines.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
@@ -18,6 +19,7 @@ pub mod alma;
 pub mod appeals;
 pub mod apply;
 pub mod archive;
+pub mod archiver;
 pub mod aws;
 pub mod batch;
 pub mod bokbasen;
