@@ -195,6 +195,67 @@ pub struct Manifest {
     pub archived_at: String,
 }
 
+/// A message on the thesis queue: a thesis to register, or a due thesis to archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum ThesisMessage {
+    /// An Inspera `thesis_submitted` webhook, verified by the receiver: register the thesis.
+    Register(crate::appeals::InsperaEvent),
+    /// A thesis the sweep found due: archive it.
+    Archive {
+        /// The thesis (its [`crate::thesis_store::PendingThesis::id`]).
+        thesis_id: String,
+        /// The sweep's execution.
+        execution_id: String,
+    },
+}
+
+impl crate::apply::Applicable for ThesisMessage {
+    fn key(&self) -> String {
+        match self {
+            ThesisMessage::Register(event) => format!(
+                "thesis-register#{}#{}#{}",
+                event.instance, event.test_id, event.associated_id
+            ),
+            ThesisMessage::Archive { thesis_id, .. } => format!("thesis-archive#{thesis_id}"),
+        }
+    }
+
+    fn version(&self) -> u64 {
+        // A thesis is registered once and archived once: any delivery is the same work.
+        1
+    }
+
+    fn execution_id(&self) -> &str {
+        match self {
+            ThesisMessage::Register(event) => &event.execution_id,
+            ThesisMessage::Archive { execution_id, .. } => execution_id,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            ThesisMessage::Register(event) => format!(
+                "Inspera thesis of candidate {} on test {}",
+                event.associated_id, event.test_id
+            ),
+            ThesisMessage::Archive { thesis_id, .. } => thesis_id.clone(),
+        }
+    }
+
+    fn validate(&self) -> crate::Result<()> {
+        match self {
+            ThesisMessage::Register(event) if event.associated_id.trim().is_empty() => {
+                Err(crate::Error::mapping(format!(
+                    "{}: associatedObjectId (the candidate) is empty",
+                    self.label()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! - [`batch`]: SQS partial-batch processing, parking and deferral. [`apply`]: the claim → apply →
 //!   complete pipeline of consuming functions. [`sender`]: batched sending.
 //! - [`cursor`], [`ordering`], [`open_explanations`]: state in DynamoDB with conditional writes.
-//!   [`archiver`]: theses into the S3 archive, crash-safe.
+//!   [`archiver`]: theses into the S3 archive, crash-safe; [`thesis_store`]: theses and holds.
 //! - [`execution`]: executions and their categorised log lines.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
@@ -40,6 +40,7 @@ pub mod retry;
 pub mod secrets;
 pub mod sender;
 pub mod signature;
+pub mod thesis_store;
 pub mod time;
 
 pub use error::{Category, Error, Result};

@@ -11,7 +11,7 @@ pub mod inspera;
 pub mod wiseflow;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use flyt::appeals::DispatchItem;
+use flyt::appeals::{AppealStatus, DispatchItem, RequestKind};
 use flyt::apply::{Applied, Applier};
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
@@ -20,6 +20,7 @@ use flyt::institution::{InstitutionCache, InstitutionStore};
 use flyt::open_explanations::OpenExplanations;
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
+use flyt::thesis_store::{HoldKind, Holds};
 use flyt::{Error, Result};
 
 pub use config::Config;
@@ -29,6 +30,7 @@ pub struct Dispatcher {
     institutions: InstitutionCache,
     connections: Connections,
     open: OpenExplanations,
+    holds: Holds,
     applier: Applier,
 }
 
@@ -54,6 +56,7 @@ impl Dispatcher {
             ),
             connections,
             open: OpenExplanations::new(aws.dynamodb.clone(), &config.applier.state_table),
+            holds: Holds::new(aws.dynamodb.clone(), &config.applier.state_table),
             applier: Applier::from_settings(
                 "exam-dispatch",
                 &config.applier,
@@ -81,11 +84,25 @@ impl Dispatcher {
                 institution.org_id, item.exam_system, institution.exam_system
             )));
         }
-        match self.connections.exam_system(&institution)? {
-            ExamClient::Inspera(client) => inspera::dispatch(client, item).await,
+        let applied = match self.connections.exam_system(&institution)? {
+            ExamClient::Inspera(client) => inspera::dispatch(client, item).await?,
             ExamClient::Wiseflow(client) => {
-                wiseflow::dispatch(client, &self.open, &institution, item).await
+                wiseflow::dispatch(client, &self.open, &institution, item).await?
+            }
+        };
+        // An open case holds the candidate's thesis back from the archive until it is answered.
+        let (org, candidate) = (&institution.org_id, &item.kandidatnr);
+        match (item.kind, item.appeal_status()) {
+            (RequestKind::Klage, Some(AppealStatus::Withdrawn)) => {
+                self.holds.release(org, candidate, HoldKind::Appeal).await?
+            }
+            (RequestKind::Klage, _) => self.holds.open(org, candidate, HoldKind::Appeal).await?,
+            (RequestKind::Begrunnelse, _) => {
+                self.holds
+                    .open(org, candidate, HoldKind::Explanation)
+                    .await?
             }
         }
+        Ok(applied)
     }
 }

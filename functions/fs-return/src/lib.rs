@@ -22,6 +22,7 @@ use flyt::connections::{Connections, ExamClient};
 use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
+use flyt::thesis_store::{HoldKind, Holds};
 use flyt::{Error, Result};
 
 pub use config::Config;
@@ -30,6 +31,7 @@ pub use config::Config;
 pub struct Returner {
     institutions: InstitutionCache,
     connections: Connections,
+    holds: Holds,
     applier: Applier,
 }
 
@@ -54,6 +56,7 @@ impl Returner {
                 config.institution_cache,
             ),
             connections,
+            holds: Holds::new(aws.dynamodb.clone(), &config.applier.state_table),
             applier: Applier::from_settings("fs-return", &config.applier, &aws.dynamodb, sender),
         })
     }
@@ -111,8 +114,12 @@ impl Returner {
                     dato_bedt_om: fs_time(&explanation.requested_at, "requestedAt")?,
                     dato_gitt: fs_time(given_at, "givenAt")?,
                 };
+                let kandidatnr = registration.kandidatnr.clone();
                 let registered = fs
                     .register_explanation(ExamSystem::Inspera, &registration)
+                    .await?;
+                self.holds
+                    .release(&institution.org_id, &kandidatnr, HoldKind::Explanation)
                     .await?;
                 Ok(Applied::counted(counter(registered, "explanation")))
             }
@@ -153,6 +160,9 @@ impl Returner {
                 let registered = fs
                     .register_decision(ExamSystem::Inspera, &registration)
                     .await?;
+                self.holds
+                    .release(&institution.org_id, candidate, HoldKind::Appeal)
+                    .await?;
                 Ok(Applied::counted(counter(registered, "decision")))
             }
             // A thesis submission is not an answer for FS: thesis archival handles it.
@@ -186,6 +196,13 @@ impl Returner {
                 .set_show_justification(answer.flow_id, answer.explanation_request_id, true)
                 .await?;
         }
+        self.holds
+            .release(
+                &institution.org_id,
+                &answer.kandidatnr,
+                HoldKind::Explanation,
+            )
+            .await?;
         Ok(Applied::counted(counter(registered, "explanation")))
     }
 }

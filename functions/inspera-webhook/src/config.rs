@@ -8,8 +8,10 @@ use flyt::Result;
 /// Everything `inspera-webhook` needs to know.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The queue `fs-return` consumes.
+    /// The queue `fs-return` consumes (explanations given, appeals decided).
     pub return_queue_url: String,
+    /// The queue `thesis-archive` consumes (theses submitted).
+    pub thesis_queue_url: String,
     /// The secret with each Inspera instance's webhook secret: `{"<instance>": "<secret>"}`.
     pub webhook_secret_id: String,
     /// DynamoDB table where received calls are remembered (replays).
@@ -28,6 +30,7 @@ impl Config {
         Ok(Config {
             return_queue_url: vars
                 .required("RETURN_QUEUE_URL", "the URL of the FS return queue")?,
+            thesis_queue_url: vars.required("THESIS_QUEUE_URL", "the URL of the thesis queue")?,
             webhook_secret_id: vars.required(
                 "INSPERA_WEBHOOK_SECRET_ID",
                 "the id of the secret holding the Inspera webhook secrets",

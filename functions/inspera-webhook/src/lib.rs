@@ -1,9 +1,10 @@
 //! `inspera-webhook`: the API Gateway route `POST /webhooks/inspera/{instance}` that Inspera calls
-//! when an explanation is given or an appeal decided.
+//! when an explanation is given, an appeal decided or a thesis submitted.
 //!
 //! The raw body's signature is checked against the instance's secret in constant time; unsigned,
 //! forged, oversized, malformed and replayed calls (a `timestamp` outside the accepted window) are
-//! rejected and nothing is queued. A genuine call is queued for `fs-return`, then remembered: a
+//! rejected and nothing is queued. A genuine call is queued — for `fs-return`, or a thesis for
+//! `thesis-archive` — then remembered: a
 //! retry of it by Inspera (same body, same signature) is answered 200 and not queued again. The
 //! answer comes within milliseconds, far inside Inspera's 10 s. Every call is counted in the day's
 //! execution of the interface; rejected ones with a warning line that says why.
@@ -16,7 +17,8 @@ use std::collections::HashMap;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
-use flyt::appeals::{InsperaEvent, ReturnItem};
+use flyt::appeals::{InsperaEvent, InsperaEventKind, ReturnItem};
+use flyt::archive::ThesisMessage;
 use flyt::aws::AwsClients;
 use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::config::Vars;
@@ -139,18 +141,29 @@ impl Receiver {
                 .await?;
             return Ok((200, "already received".to_owned()));
         }
-        let item = ReturnItem::Inspera(InsperaEvent {
+        let event = InsperaEvent {
             kind: accepted.kind,
             instance: instance.to_owned(),
             test_id: accepted.test_id,
             associated_id: accepted.associated_id,
             timestamp: accepted.timestamp,
             execution_id: execution_id.clone(),
-        });
-        let body = serde_json::to_string(&item).expect("a return item serialises");
+        };
+        // Theses go to the archive flow; answers for FS to fs-return.
+        let (queue, body) = match event.kind {
+            InsperaEventKind::ThesisSubmitted => (
+                &self.config.thesis_queue_url,
+                serde_json::to_string(&ThesisMessage::Register(event)),
+            ),
+            _ => (
+                &self.config.return_queue_url,
+                serde_json::to_string(&ReturnItem::Inspera(event)),
+            ),
+        };
+        let body = body.expect("a queued event serialises");
         self.sender
             .send_all(
-                &self.config.return_queue_url,
+                queue,
                 vec![OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)],
             )
             .await?;

@@ -22,6 +22,12 @@ impl Function for bokbasen_fetch::Fetcher {
     }
 }
 
+impl Function for thesis_archive::Archivist {
+    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(self.handle(event))
+    }
+}
+
 /// An SQS-triggered handler: the event is parsed as Lambda's SQS event, the partial-batch
 /// response returned as JSON.
 macro_rules! sqs_function {
@@ -112,6 +118,11 @@ pub async fn build(
         ),
         "fs-return" => Arc::new(
             fs_return::Returner::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "thesis-archive" => Arc::new(
+            thesis_archive::Archivist::from_vars(vars, aws)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

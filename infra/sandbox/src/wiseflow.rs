@@ -371,15 +371,18 @@ impl WiseflowState {
     /// Flows whose SIS code matches `pattern` (`*` parts match anything),
     /// each with its `purpose`: the flows derived from FS, then the thesis flows.
     fn flows_matching(&self, pattern: &str) -> Vec<(Flow, u8)> {
+        // A thesis exam is one flow: an FS case about it (an appeal) is not a second one.
+        let theses = self.thesis_flows();
         let mut flows: Vec<(Flow, u8)> = self
             .synced()
             .directory
             .flows()
             .filter(|flow| flow.matches(pattern))
+            .filter(|flow| !theses.iter().any(|t| t.sis_code == flow.sis_code))
             .map(|flow| (flow.clone(), PURPOSE_EXAMINATION))
             .collect();
         flows.extend(
-            self.thesis_flows()
+            theses
                 .into_iter()
                 .filter(|flow| flow.matches(pattern))
                 .map(|flow| (flow, PURPOSE_MASTER)),
@@ -478,11 +481,12 @@ impl WiseflowState {
 
     /// Creates the reassessment flow of `flow_id`, or finds the existing one.
     fn reassess(&self, flow_id: u64) -> ReassessmentOutcome {
+        let thesis_flow = self.thesis_flows().iter().any(|flow| flow.id == flow_id);
         let mut inner = self.synced();
         if !inner.reassessment_module {
             return ReassessmentOutcome::NoModule;
         }
-        if inner.directory.flow(flow_id).is_none() {
+        if inner.directory.flow(flow_id).is_none() && !thesis_flow {
             return ReassessmentOutcome::UnknownFlow;
         }
         let next_id = FIRST_REASSESSMENT_ID + inner.reassessments.len() as u64;
