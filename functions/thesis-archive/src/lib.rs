@@ -276,9 +276,14 @@ impl Archivist {
                         error.category(),
                         Category::Mapping | Category::Configuration
                     ) {
-                        self.theses
+                        let marked = self
+                            .theses
                             .set_status(thesis_id, ThesisStatus::Failed, Some(&error.to_string()))
-                            .await?;
+                            .await;
+                        if let Err(e) = marked {
+                            // The parked message carries the reason all the same.
+                            tracing::warn!(error = %e, thesis_id, "could not mark the thesis failed");
+                        }
                     }
                 }
                 result

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use flyt_local::report::{print_appeals_report, print_progress, print_report};
+use flyt_local::report::{print_appeals_report, print_progress, print_report, print_thesis_report};
 use flyt_local::{bench, Emulator, Local, LocalOptions};
 use flyt_sandbox::{Faults, SandboxOptions};
 
@@ -157,6 +157,8 @@ async fn run(
             .await?;
         println!();
         print_appeals_report(&local).await?;
+        let sweep = local.archive_theses().await?;
+        print_thesis_report(&local, &sweep).await?;
         if once {
             return Ok(());
         }

@@ -370,6 +370,31 @@ impl Local {
         Ok((given, decided, answered))
     }
 
+    /// The thesis flow's discovery and sweep: Inspera pushes its submitted theses (webhooks
+    /// through the gateway to the thesis queue, drained), then the archive's schedule polls
+    /// WISEflow and queues the due theses (drained). Returns the sweep's report.
+    pub async fn archive_theses(&self) -> Result<Value, String> {
+        self.sandbox.inspera.submit_theses();
+        if !self
+            .sandbox
+            .inspera
+            .wait_for_webhooks(Duration::from_secs(300))
+            .await
+        {
+            return Err("Inspera's thesis webhooks were not all delivered within 300 s".to_owned());
+        }
+        self.drain(Duration::from_secs(3600), |_| {}).await?;
+        let sweep = self
+            .fire_schedule("ThesisArchiveFunction")
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, answer)| answer)
+            .unwrap_or_default();
+        self.drain(Duration::from_secs(3600), |_| {}).await?;
+        Ok(sweep)
+    }
+
     /// Runs the functions' invocations on `runtime` (the benchmark's handler runtime).
     pub fn invoke_on(&mut self, runtime: tokio::runtime::Handle) {
         self.invocations = Some(runtime);

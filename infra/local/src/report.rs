@@ -272,3 +272,37 @@ fn answers_in_fs(local: &Local, institusjonsnr: &str) -> usize {
         .count();
     explanations + decisions
 }
+
+/// The thesis archive: the sweep's counts, the theses by state, and every failure's reason.
+pub async fn print_thesis_report(local: &Local, sweep: &serde_json::Value) -> Result<(), String> {
+    let store = flyt::thesis_store::ThesisStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ThesesTable"),
+    );
+    let theses = store.all().await.map_err(|e| e.to_string())?;
+    let counts = flyt::thesis_store::count_by_status(&theses);
+    println!();
+    println!("master-thesis archive");
+    println!(
+        "sweep: {} WISEflow theses seen, {} due, {} queued, {} postponed (open appeal or explanation request)",
+        sweep["discovered"], sweep["due"], sweep["queued"], sweep["postponed"]
+    );
+    println!(
+        "theses: {} known, {} archived, {} pending (not yet due or held), {} failed",
+        theses.len(),
+        counts.get("ARCHIVED").copied().unwrap_or(0),
+        counts.get("PENDING").copied().unwrap_or(0),
+        counts.get("FAILED").copied().unwrap_or(0)
+    );
+    for thesis in theses
+        .iter()
+        .filter(|t| t.status == flyt::thesis_store::ThesisStatus::Failed)
+    {
+        println!(
+            "    {} {}",
+            thesis.thesis.id,
+            thesis.reason.as_deref().unwrap_or("(no reason)")
+        );
+    }
+    Ok(())
+}

@@ -23,7 +23,7 @@ const BOKBASEN_HOST: &str = "https://api.bokbasen.io";
 /// How long one invocation may take before the test gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(40);
 /// The functions under test: binary name = cargo-lambda function name = events folder.
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 8] = [
     "bokbasen-fetch",
     "alma-forward",
     "fs-poll",
@@ -31,6 +31,7 @@ const FUNCTIONS: [&str; 7] = [
     "inspera-webhook",
     "wiseflow-poll",
     "fs-return",
+    "thesis-archive",
 ];
 
 /// A process started by this test, killed (and reaped) when dropped, also when the test panics.
@@ -591,6 +592,34 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                     );
                     // Record 1: an explanation Inspera does not have; record 2: no https link.
                     assert_both_parked(&local, &label, "ReturnDlq", ["999999", "https link"]).await;
+                }
+                ("thesis-archive", "schedule") => {
+                    assert_eq!(answer["errors"], serde_json::json!([]), "{label}: {answer}");
+                    assert!(
+                        answer["discovered"].as_u64().unwrap() > 0,
+                        "{label}: WISEflow's theses found: {answer}"
+                    );
+                }
+                ("thesis-archive", "sqs-batch") => {
+                    assert!(
+                        batch_item_failures(&label, &answer).is_empty(),
+                        "{label}: {answer}"
+                    );
+                    let url = local.stack.queue("ThesisDlq").url.clone();
+                    let parked = parked_reasons(&local.aws.sqs, &url).await;
+                    assert_eq!(parked.len(), 2, "{label}: both parked: {parked:?}");
+                    assert!(
+                        parked
+                            .iter()
+                            .any(|(c, r)| c == "Mapping"
+                                && r.contains("no such thesis is registered")),
+                        "{label}: {parked:?}"
+                    );
+                    assert!(
+                        parked.iter().any(|(c, r)| c == "Configuration"
+                            && r.contains("no active institution uses INSPERA instance")),
+                        "{label}: {parked:?}"
+                    );
                 }
                 _ => panic!("{label}: a sample without checks; add what its answer must be"),
             }

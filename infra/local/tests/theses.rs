@@ -228,3 +228,66 @@ async fn every_due_thesis_is_archived_exactly_once_and_none_early() {
         archived + 1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invocations_killed_mid_archive_leave_nothing_duplicated_or_lost() {
+    let local = appeals_platform(LocalOptions::default()).await;
+    local.sandbox.inspera.submit_theses();
+    assert!(
+        local
+            .sandbox
+            .inspera
+            .wait_for_webhooks(Duration::from_secs(120))
+            .await
+    );
+    local.drain(Duration::from_secs(300), |_| {}).await.unwrap();
+    let sweep = local
+        .fire_schedule("ThesisArchiveFunction")
+        .await
+        .unwrap()
+        .remove(0)
+        .1;
+    let queued = sweep["queued"].as_u64().unwrap();
+    assert!(queued > 10, "{sweep}");
+    // Archive invocations die part-way (the 12 MiB theses take longest); nothing they did is
+    // acknowledged, so their messages come back and their claims lapse.
+    let poller = local.poller("ThesisArchiveFunction");
+    let mut killed = 0;
+    for _ in 0..40 {
+        if poller
+            .poll_and_kill(Duration::from_millis(150))
+            .await
+            .unwrap()
+            .killed
+        {
+            killed += 1;
+        }
+        if killed >= 3 {
+            break;
+        }
+    }
+    assert!(killed >= 2, "archive invocations were killed: {killed}");
+    local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
+
+    let store = ThesisStore::new(local.aws.dynamodb.clone(), local.table("ThesesTable"));
+    let by_status = flyt::thesis_store::count_by_status(&store.all().await.unwrap());
+    let failed = by_status.get("FAILED").copied().unwrap_or(0) as u64;
+    assert_eq!(
+        by_status.get("ARCHIVED").copied().unwrap_or(0) as u64 + failed,
+        queued,
+        "every queued thesis archived or failed with a reason: {by_status:?}"
+    );
+    let stored = versions(&local).await;
+    assert!(
+        stored.values().all(|v| *v == 1),
+        "no object written twice: {:?}",
+        stored.iter().filter(|(_, v)| **v > 1).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        stored
+            .keys()
+            .filter(|k| k.ends_with("manifest.json"))
+            .count() as u64,
+        queued - failed
+    );
+}
