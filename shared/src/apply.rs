@@ -229,6 +229,7 @@ impl Applier {
         }
         let work = plan.work;
         let versions: Vec<_> = work.iter().map(Work::item_version).collect();
+        let claim_started = tokio::time::Instant::now();
         let claims = match self.ordering.claim(&versions).await {
             Ok(claims) => claims,
             Err(error) => {
@@ -260,8 +261,11 @@ impl Applier {
             }
         }
         let items: Vec<T> = claimed.iter().map(|(work, _)| work.item.clone()).collect();
+        // Every item's work must end at half the lease counted from the claim — not from when the
+        // item's turn comes, which in a large batch can be long after.
+        let deadline = claim_started + self.claim_lease / 2;
         let results = each(items, self.concurrency, |item| {
-            self.apply_within_lease(item, apply)
+            self.apply_within_lease(item, deadline, apply)
         })
         .await;
         let mut applied = Vec::new();
@@ -314,19 +318,30 @@ impl Applier {
         outcomes
     }
 
-    /// Applies a claimed item, giving up at half the claim's lease: the work must end well inside
-    /// the lease, or a newer version could claim the item and be overtaken by this older one.
-    async fn apply_within_lease<T, F, Fut>(&self, item: T, apply: &F) -> Result<Applied>
+    /// Applies a claimed item, giving up at `deadline` (half the claim's lease after the claim):
+    /// the work must end well inside the lease, or a newer version could claim the item and be
+    /// overtaken by this older one. An item whose turn comes after the deadline is not started.
+    async fn apply_within_lease<T, F, Fut>(
+        &self,
+        item: T,
+        deadline: tokio::time::Instant,
+        apply: &F,
+    ) -> Result<Applied>
     where
         T: Applicable,
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<Applied>>,
     {
         let label = item.label();
+        let half_lease = (self.claim_lease / 2).as_secs();
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::external(format!(
+                "{label}: its turn came after half the claim lease ({half_lease}s); not started, will be retried"
+            )));
+        }
         let span =
             tracing::info_span!("item", correlation_id = %item.execution_id(), item = %label);
-        let deadline = self.claim_lease / 2;
-        match tokio::time::timeout(deadline, apply(item).instrument(span)).await {
+        match tokio::time::timeout_at(deadline, apply(item).instrument(span)).await {
             Ok(result) => result.map_err(|e| {
                 if e.message().contains(&label) {
                     e
@@ -335,8 +350,7 @@ impl Applier {
                 }
             }),
             Err(_) => Err(Error::external(format!(
-                "{label}: not done within {}s (half the claim lease); abandoned, will be retried",
-                deadline.as_secs()
+                "{label}: not done within {half_lease}s of its claim (half the lease); abandoned, will be retried"
             ))),
         }
     }

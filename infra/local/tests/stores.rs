@@ -505,3 +505,96 @@ async fn each_institution_is_checked_on_its_own() {
         assert!(error.message().starts_with(expected), "{error}");
     }
 }
+
+/// A minimal item for the apply pipeline.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct Case {
+    key: String,
+}
+
+impl flyt::apply::Applicable for Case {
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn version(&self) -> u64 {
+        1
+    }
+    fn execution_id(&self) -> &str {
+        ""
+    }
+    fn label(&self) -> String {
+        self.key.clone()
+    }
+    fn validate(&self) -> flyt::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_item_of_a_batch_is_worked_on_after_half_its_claims_lease() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let local = local().await;
+    let lease = Duration::from_secs(2);
+    let settings = flyt::apply::ApplierSettings {
+        queue: QueueSettings {
+            source_queue_url: local.stack.queue("AlmaQueue").url.clone(),
+            dead_letter_queue_url: local.stack.queue("AlmaDlq").url.clone(),
+            max_receive_count: 5,
+        },
+        claim_lease: lease,
+        retention: Duration::from_secs(3600),
+        concurrency: 1,
+        state_table: local.table("StateTable").to_owned(),
+        executions_table: local.table("ExecutionsTable").to_owned(),
+    };
+    let applier = flyt::apply::Applier::from_settings(
+        "test",
+        &settings,
+        &local.aws.dynamodb,
+        Sender::new(local.aws.sqs.clone(), RetryPolicy::default(), 1),
+    );
+    let message = |key: &str| Message {
+        id: key.to_owned(),
+        body: Case {
+            key: key.to_owned(),
+        },
+        raw_body: String::new(),
+        attributes: Default::default(),
+        receive_count: 1,
+    };
+    let started = AtomicUsize::new(0);
+    // One at a time: the first item outlasts half the lease, so the second's turn comes too late.
+    let apply = |_case: Case| async {
+        started.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Ok(flyt::apply::Applied::counted("applied"))
+    };
+    let outcomes = applier
+        .apply_batch(vec![message("slow"), message("late")], &apply)
+        .await;
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "the late item was not started"
+    );
+    for (id, outcome) in &outcomes {
+        let Outcome::Retry(error) = outcome else {
+            panic!("{id}: {outcome:?}");
+        };
+        let expected = if id == "slow" {
+            "abandoned"
+        } else {
+            "not started"
+        };
+        assert!(error.message().contains(expected), "{id}: {error}");
+    }
+    // Released: a later delivery claims and applies both at once.
+    let quick = |_case: Case| async { Ok(flyt::apply::Applied::counted("applied")) };
+    let outcomes = applier
+        .apply_batch(vec![message("slow"), message("late")], &quick)
+        .await;
+    assert!(
+        outcomes.iter().all(|(_, o)| *o == Outcome::Done),
+        "{outcomes:?}"
+    );
+}
