@@ -104,15 +104,15 @@ pub async fn inspera_thesis(
         files: submission
             .files
             .into_iter()
-            .map(|f| SourceFile {
-                name: f.filename,
-                content_type: f
-                    .content_type
-                    .unwrap_or_else(|| "application/octet-stream".to_owned()),
-                size: f.size,
-                sha256: f.sha256,
-                url: f.download_url,
-                quarantined: f.quarantined,
+            .map(|f| {
+                source_file(
+                    f.filename,
+                    f.content_type,
+                    f.size,
+                    f.sha256,
+                    f.download_url,
+                    f.quarantined,
+                )
             })
             .collect(),
     })
@@ -143,18 +143,37 @@ pub async fn wiseflow_thesis(
         access_note,
         files: files
             .into_iter()
-            .map(|f| SourceFile {
-                name: f.filename,
-                content_type: f
-                    .content_type
-                    .unwrap_or_else(|| "application/octet-stream".to_owned()),
-                size: f.size,
-                sha256: f.sha256,
-                url: f.link,
-                quarantined: f.quarantined,
+            .map(|f| {
+                source_file(
+                    f.filename,
+                    f.content_type,
+                    f.size,
+                    f.sha256,
+                    f.link,
+                    f.quarantined,
+                )
             })
             .collect(),
     })
+}
+
+/// A file as either exam system lists it; an unknown content type is `application/octet-stream`.
+fn source_file(
+    name: String,
+    content_type: Option<String>,
+    size: Option<u64>,
+    sha256: Option<String>,
+    url: Option<String>,
+    quarantined: bool,
+) -> SourceFile {
+    SourceFile {
+        name,
+        content_type: content_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
+        size,
+        sha256,
+        url,
+        quarantined,
+    }
 }
 
 fn key(thesis: &PendingThesis, exam: &str) -> Result<ThesisKey> {
