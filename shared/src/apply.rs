@@ -137,51 +137,28 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// The pipeline of a function from its settings; parks and defers through `sender`.
+    /// The pipeline of a function from its settings; parks and defers through `sender`. The
+    /// ordering store's lease is the settings' `claim_lease`, and each item is abandoned at half
+    /// of it.
     pub fn from_settings(
         service: &'static str,
         settings: &ApplierSettings,
         dynamodb: &aws_sdk_dynamodb::Client,
         sender: Sender,
     ) -> Self {
-        Applier::new(
+        Applier {
             service,
-            OrderingStore::new(
+            ordering: OrderingStore::new(
                 dynamodb.clone(),
                 &settings.state_table,
                 settings.claim_lease,
                 settings.retention,
             ),
-            ExecutionStore::new(dynamodb.clone(), &settings.executions_table),
-            BatchProcessor::new(sender, settings.queue.clone()),
-            settings.concurrency,
-            settings.claim_lease,
-        )
-    }
-
-    /// A pipeline for `service` (the metrics namespace's service name). `claim_lease` must be the
-    /// ordering store's lease: each item is abandoned at half of it.
-    pub fn new(
-        service: &'static str,
-        ordering: OrderingStore,
-        executions: ExecutionStore,
-        batch: BatchProcessor,
-        concurrency: usize,
-        claim_lease: Duration,
-    ) -> Self {
-        Applier {
-            service,
-            ordering,
-            executions,
-            batch,
-            concurrency: concurrency.max(1),
-            claim_lease,
+            executions: ExecutionStore::new(dynamodb.clone(), &settings.executions_table),
+            batch: BatchProcessor::new(sender, settings.queue.clone()),
+            concurrency: settings.concurrency.max(1),
+            claim_lease: settings.claim_lease,
         }
-    }
-
-    /// The batch processor (for functions that settle outcomes themselves).
-    pub fn batch(&self) -> &BatchProcessor {
-        &self.batch
     }
 
     /// Handles one SQS event: every message's body is a `T`, applied by `apply`.

@@ -173,6 +173,18 @@ impl Connections {
         })
     }
 
+    /// The WISEflow client of an institution that must be on WISEflow (a WISEflow poll or
+    /// answer names it); any other exam system is a Configuration error naming the institution.
+    pub fn wiseflow(&self, institution: &Institution) -> Result<&WiseflowClient> {
+        match self.exam_system(institution)? {
+            ExamClient::Wiseflow(client) => Ok(client),
+            ExamClient::Inspera(_) => Err(Error::configuration(format!(
+                "institution {}: a WISEflow case or thesis names it, but its exam_system is {}: correct the configuration entry",
+                institution.org_id, institution.exam_system
+            ))),
+        }
+    }
+
     /// The Inspera client of a tenant (webhooks name the tenant, not the institution).
     pub fn inspera(&self, instance: &str) -> Result<&InsperaClient> {
         self.inspera.get(instance).ok_or_else(|| {

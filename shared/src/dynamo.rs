@@ -43,3 +43,89 @@ impl ItemExt for Item {
         self.get(name).and_then(|v| v.as_ss().ok()).cloned()
     }
 }
+
+/// Items that each hold one string set in a named attribute: adding and
+/// removing members are single, idempotent updates, so a repeated step changes nothing. Used for
+/// the open WISEflow explanation requests and the thesis holds.
+#[derive(Clone, Debug)]
+pub struct StringSets {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    attribute: &'static str,
+}
+
+/// How a [`StringSets`] update changes a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetChange {
+    /// Add the members.
+    Add,
+    /// Remove the members.
+    Remove,
+}
+
+impl StringSets {
+    /// Sets kept in `attribute` of the items of `table`.
+    pub fn new(
+        dynamodb: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        attribute: &'static str,
+    ) -> Self {
+        StringSets {
+            dynamodb,
+            table: table.into(),
+            attribute,
+        }
+    }
+
+    /// Adds or removes `members` of the set in item `pk` (nothing to do for no members).
+    pub async fn change(
+        &self,
+        pk: &str,
+        change: SetChange,
+        members: Vec<String>,
+    ) -> crate::Result<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let action = match change {
+            SetChange::Add => "ADD",
+            SetChange::Remove => "DELETE",
+        };
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .update_expression(format!("{action} #set :members"))
+            .expression_attribute_names("#set", self.attribute)
+            .expression_attribute_values(":members", AttributeValue::Ss(members))
+            .send()
+            .await
+            .map_err(|e| {
+                crate::error::aws_error("DynamoDB", "UpdateItem", e)
+                    .context(format_args!("updating {pk}"))
+            })?;
+        Ok(())
+    }
+
+    /// The members of the set in item `pk`, sorted (none when the item does not exist).
+    pub async fn members(&self, pk: &str) -> crate::Result<Vec<String>> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                crate::error::aws_error("DynamoDB", "GetItem", e)
+                    .context(format_args!("reading {pk}"))
+            })?;
+        let mut members = output
+            .item
+            .and_then(|item| item.string_set(self.attribute))
+            .unwrap_or_default();
+        members.sort();
+        Ok(members)
+    }
+}

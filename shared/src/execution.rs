@@ -129,6 +129,14 @@ impl Execution {
     }
 }
 
+/// The id of `interface`'s daily execution for the UTC day of `epoch_ms`.
+pub fn daily_id(interface: &str, epoch_ms: i64) -> String {
+    let day = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(epoch_ms)
+        .unwrap_or_default()
+        .format("%Y%m%d");
+    format!("{interface}-{day}")
+}
+
 /// Writes and reads executions in the executions table (keys `pk`, `sk`; index by interface).
 #[derive(Clone, Debug)]
 pub struct ExecutionStore {
@@ -152,23 +160,11 @@ impl ExecutionStore {
             .unwrap_or_default()
             .format("%Y%m%dT%H%M%S");
         let id = format!("{interface}-{stamp}-{:04x}", fastrand::u16(..));
-        self.dynamodb
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(exec_pk(&id)))
-            .item("sk", s("HEAD"))
-            .item("interface", s(interface))
-            .item("trigger", s(trigger))
-            .item("started_at", n(now))
-            .item("errors", n(0))
-            .item("expires_at", n(expiry_s(now)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "PutItem", e)
-                    .context(format_args!("starting execution of {interface}"))
-            })?;
+        if !self.create(&id, interface, trigger, now).await? {
+            return Err(Error::technical(format!(
+                "execution id {id} exists already; start again"
+            )));
+        }
         tracing::info!(execution_id = %id, interface, trigger, "execution started");
         Ok(id)
     }
@@ -177,18 +173,23 @@ impl ExecutionStore {
     /// (webhooks) account their calls to one execution per day.
     pub async fn daily(&self, interface: &str) -> Result<String> {
         let now = now_ms();
-        let day = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
-            .unwrap_or_default()
-            .format("%Y%m%d");
-        let id = format!("{interface}-{day}");
+        let id = daily_id(interface, now);
+        if self.create(&id, interface, "daily", now).await? {
+            tracing::info!(execution_id = %id, interface, "daily execution started");
+        }
+        Ok(id)
+    }
+
+    /// Writes a new execution's head; false when `id` exists already.
+    async fn create(&self, id: &str, interface: &str, trigger: &str, now: i64) -> Result<bool> {
         let result = self
             .dynamodb
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(exec_pk(&id)))
+            .item("pk", s(exec_pk(id)))
             .item("sk", s("HEAD"))
             .item("interface", s(interface))
-            .item("trigger", s("daily"))
+            .item("trigger", s(trigger))
             .item("started_at", n(now))
             .item("errors", n(0))
             .item("expires_at", n(expiry_s(now)))
@@ -196,18 +197,15 @@ impl ExecutionStore {
             .send()
             .await;
         match result {
-            Ok(_) => {
-                tracing::info!(execution_id = %id, interface, "daily execution started");
-                Ok(id)
-            }
+            Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(id)
+                Ok(false)
             }
             Err(e) => Err(aws_error("DynamoDB", "PutItem", e)
-                .context(format_args!("starting today's execution of {interface}"))),
+                .context(format_args!("starting an execution of {interface}"))),
         }
     }
 

@@ -264,6 +264,7 @@ pub struct InstitutionCache {
     store: InstitutionStore,
     ttl: std::time::Duration,
     entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Institution)>>,
+    active: std::sync::Mutex<Option<(std::time::Instant, Vec<Institution>)>>,
 }
 
 impl InstitutionCache {
@@ -273,6 +274,7 @@ impl InstitutionCache {
             store,
             ttl,
             entries: Default::default(),
+            active: Default::default(),
         }
     }
 
@@ -299,11 +301,9 @@ impl InstitutionCache {
         instance: &str,
     ) -> Result<Institution> {
         let mut matching: Vec<Institution> = self
-            .store
             .active()
             .await?
             .into_iter()
-            .filter_map(|(_, institution)| institution.ok())
             .filter(|i| i.exam_system == exam_system && i.exam_system_instance == instance)
             .collect();
         match matching.len() {
@@ -316,6 +316,30 @@ impl InstitutionCache {
                 matching.len()
             ))),
         }
+    }
+
+    /// The active, well-formed institutions: one scan per `ttl`, not one per webhook event.
+    async fn active(&self) -> Result<Vec<Institution>> {
+        let cached = self
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((at, institutions)) = cached {
+            if at.elapsed() < self.ttl {
+                return Ok(institutions);
+            }
+        }
+        let institutions: Vec<Institution> = self
+            .store
+            .active()
+            .await?
+            .into_iter()
+            .filter_map(|(_, institution)| institution.ok())
+            .collect();
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), institutions.clone()));
+        Ok(institutions)
     }
 
     fn lock(

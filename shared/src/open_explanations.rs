@@ -3,8 +3,8 @@
 //! have one open. One state-table item per institution holds a string set: adding and removing
 //! entries are single, idempotent updates, so a repeated dispatch or poll changes nothing.
 
-use crate::dynamo::{s, ItemExt};
-use crate::error::{aws_error, Error, Result};
+use crate::dynamo::{SetChange, StringSets};
+use crate::error::{Error, Result};
 
 const PREFIX: &str = "wiseflow-open#";
 
@@ -50,16 +50,14 @@ impl OpenExplanation {
 /// The open requests per institution, in the state table.
 #[derive(Clone, Debug)]
 pub struct OpenExplanations {
-    dynamodb: aws_sdk_dynamodb::Client,
-    table: String,
+    sets: StringSets,
 }
 
 impl OpenExplanations {
     /// A store over `table`.
     pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         OpenExplanations {
-            dynamodb,
-            table: table.into(),
+            sets: StringSets::new(dynamodb, table, "open"),
         }
     }
 
@@ -71,28 +69,17 @@ impl OpenExplanations {
                 open.vurd_id, open.kandidatnr
             )));
         }
-        self.update(org_id, "ADD", std::slice::from_ref(open)).await
+        self.sets
+            .change(&key(org_id), SetChange::Add, vec![open.encode()])
+            .await
     }
 
     /// Every open request of an institution, in order.
     pub async fn list(&self, org_id: &str) -> Result<Vec<OpenExplanation>> {
-        let output = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("{PREFIX}{org_id}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "GetItem", e).context(format_args!(
-                    "reading open WISEflow explanations of {org_id}"
-                ))
-            })?;
-        let mut open: Vec<OpenExplanation> = output
-            .item
-            .and_then(|item| item.string_set("open"))
-            .unwrap_or_default()
+        let mut open: Vec<OpenExplanation> = self
+            .sets
+            .members(&key(org_id))
+            .await?
             .iter()
             .filter_map(|entry| OpenExplanation::decode(entry))
             .collect();
@@ -102,33 +89,15 @@ impl OpenExplanations {
 
     /// Removes requests that are answered (idempotent).
     pub async fn remove(&self, org_id: &str, answered: &[OpenExplanation]) -> Result<()> {
-        if answered.is_empty() {
-            return Ok(());
-        }
-        self.update(org_id, "DELETE", answered).await
-    }
-
-    async fn update(&self, org_id: &str, action: &str, entries: &[OpenExplanation]) -> Result<()> {
-        let values: Vec<String> = entries.iter().map(OpenExplanation::encode).collect();
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("{PREFIX}{org_id}")))
-            .update_expression(format!("{action} #open :entries"))
-            .expression_attribute_names("#open", "open")
-            .expression_attribute_values(
-                ":entries",
-                aws_sdk_dynamodb::types::AttributeValue::Ss(values),
-            )
-            .send()
+        let members = answered.iter().map(OpenExplanation::encode).collect();
+        self.sets
+            .change(&key(org_id), SetChange::Remove, members)
             .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "UpdateItem", e).context(format_args!(
-                    "updating open WISEflow explanations of {org_id}"
-                ))
-            })?;
-        Ok(())
     }
+}
+
+fn key(org_id: &str) -> String {
+    format!("{PREFIX}{org_id}")
 }
 
 #[cfg(test)]

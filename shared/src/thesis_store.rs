@@ -10,10 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::dynamo::{n, s, Item, ItemExt};
+use crate::dynamo::{n, s, Item, ItemExt, SetChange, StringSets};
 use crate::error::{aws_error, Error, Result};
 
 /// The index of the theses table by status and due date.
@@ -285,75 +284,47 @@ impl HoldKind {
 /// Open appeals and explanation requests per candidate, in the state table.
 #[derive(Clone, Debug)]
 pub struct Holds {
-    dynamodb: aws_sdk_dynamodb::Client,
-    table: String,
+    sets: StringSets,
 }
 
 impl Holds {
     /// Holds in `table` (the state table).
     pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Holds {
-            dynamodb,
-            table: table.into(),
+            sets: StringSets::new(dynamodb, table, "open"),
         }
     }
 
     /// Opens a hold (idempotent).
     pub async fn open(&self, org_id: &str, kandidatnr: &str, kind: HoldKind) -> Result<()> {
-        self.update(org_id, kandidatnr, "ADD", kind).await
+        self.sets
+            .change(
+                &hold_key(org_id, kandidatnr),
+                SetChange::Add,
+                vec![kind.as_str().to_owned()],
+            )
+            .await
     }
 
     /// Releases a hold (idempotent).
     pub async fn release(&self, org_id: &str, kandidatnr: &str, kind: HoldKind) -> Result<()> {
-        self.update(org_id, kandidatnr, "DELETE", kind).await
+        self.sets
+            .change(
+                &hold_key(org_id, kandidatnr),
+                SetChange::Remove,
+                vec![kind.as_str().to_owned()],
+            )
+            .await
     }
 
     /// The open holds of a candidate, by name (`appeal`, `explanation`).
     pub async fn open_for(&self, org_id: &str, kandidatnr: &str) -> Result<Vec<String>> {
-        let output = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("hold#{org_id}#{kandidatnr}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB", "GetItem", e).context("reading holds"))?;
-        let mut open = output
-            .item
-            .and_then(|item| item.string_set("open"))
-            .unwrap_or_default();
-        open.sort();
-        Ok(open)
+        self.sets.members(&hold_key(org_id, kandidatnr)).await
     }
+}
 
-    async fn update(
-        &self,
-        org_id: &str,
-        kandidatnr: &str,
-        action: &str,
-        kind: HoldKind,
-    ) -> Result<()> {
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("hold#{org_id}#{kandidatnr}")))
-            .update_expression(format!("{action} #open :kind"))
-            .expression_attribute_names("#open", "open")
-            .expression_attribute_values(
-                ":kind",
-                AttributeValue::Ss(vec![kind.as_str().to_owned()]),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "UpdateItem", e).context(format_args!(
-                    "updating the {} hold of kandidatnr {kandidatnr}",
-                    kind.as_str()
-                ))
-            })?;
-        Ok(())
-    }
+fn hold_key(org_id: &str, kandidatnr: &str) -> String {
+    format!("hold#{org_id}#{kandidatnr}")
 }
 
 /// Counts of theses by state, for reports.

@@ -18,7 +18,7 @@ use flyt::aws::AwsClients;
 use flyt::clients::fs::{DecisionRegistration, ExplanationRegistration, Registered};
 use flyt::clients::inspera::AppealOutcome;
 use flyt::config::Vars;
-use flyt::connections::{Connections, ExamClient};
+use flyt::connections::Connections;
 use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
@@ -121,7 +121,7 @@ impl Returner {
                 self.holds
                     .release(&institution.org_id, &kandidatnr, HoldKind::Explanation)
                     .await?;
-                Ok(Applied::counted(counter(registered, "explanation")))
+                Ok(Applied::counted(counter(registered, EXPLANATION_COUNTERS)))
             }
             InsperaEventKind::AppealDecided => {
                 let candidate = event.associated_id.as_str();
@@ -163,7 +163,7 @@ impl Returner {
                 self.holds
                     .release(&institution.org_id, candidate, HoldKind::Appeal)
                     .await?;
-                Ok(Applied::counted(counter(registered, "decision")))
+                Ok(Applied::counted(counter(registered, DECISION_COUNTERS)))
             }
             // A thesis submission is not an answer for FS: thesis archival handles it.
             InsperaEventKind::ThesisSubmitted => Ok(Applied::counted("thesis_not_for_fs")),
@@ -186,12 +186,7 @@ impl Returner {
             .register_explanation(ExamSystem::Wiseflow, &registration)
             .await?;
         if institution.show_justification {
-            let ExamClient::Wiseflow(client) = self.connections.exam_system(&institution)? else {
-                return Err(Error::configuration(format!(
-                    "institution {}: exam_system is WISEFLOW but its instance is not a WISEflow entry",
-                    institution.org_id
-                )));
-            };
+            let client = self.connections.wiseflow(&institution)?;
             client
                 .set_show_justification(answer.flow_id, answer.explanation_request_id, true)
                 .await?;
@@ -203,16 +198,19 @@ impl Returner {
                 HoldKind::Explanation,
             )
             .await?;
-        Ok(Applied::counted(counter(registered, "explanation")))
+        Ok(Applied::counted(counter(registered, EXPLANATION_COUNTERS)))
     }
 }
 
-fn counter(registered: Registered, what: &str) -> &'static str {
-    match (registered, what) {
-        (Registered::New, "explanation") => "explanation_registered",
-        (Registered::Unchanged, "explanation") => "explanation_already_in_fs",
-        (Registered::New, _) => "decision_registered",
-        (Registered::Unchanged, _) => "decision_already_in_fs",
+/// Counters of an explanation registered new / found in FS already.
+const EXPLANATION_COUNTERS: (&str, &str) = ("explanation_registered", "explanation_already_in_fs");
+/// Counters of a decision registered new / found in FS already.
+const DECISION_COUNTERS: (&str, &str) = ("decision_registered", "decision_already_in_fs");
+
+fn counter(registered: Registered, (new, unchanged): (&'static str, &'static str)) -> &'static str {
+    match registered {
+        Registered::New => new,
+        Registered::Unchanged => unchanged,
     }
 }
 

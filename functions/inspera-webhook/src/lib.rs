@@ -43,6 +43,8 @@ pub struct Receiver {
     dynamodb: aws_sdk_dynamodb::Client,
     executions: ExecutionStore,
     sender: Sender,
+    /// Today's execution once it is known to exist, so a call costs no write to check it.
+    today: std::sync::Mutex<Option<String>>,
 }
 
 impl Receiver {
@@ -61,6 +63,7 @@ impl Receiver {
             dynamodb: aws.dynamodb.clone(),
             executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
             sender: Sender::new(aws.sqs.clone(), retry, 1),
+            today: std::sync::Mutex::new(None),
             config,
         })
     }
@@ -91,7 +94,7 @@ impl Receiver {
         instance: &str,
         request: &ApiGatewayV2httpRequest,
     ) -> Result<(u16, String)> {
-        let execution_id = self.executions.daily(INTERFACE).await?;
+        let execution_id = self.todays_execution().await?;
         let Some(secret) = self.secrets.get(instance) else {
             return self
                 .rejected(
@@ -172,6 +175,18 @@ impl Receiver {
             .record(&execution_id, &[("queued", 1)], &[])
             .await?;
         Ok((200, "queued".to_owned()))
+    }
+
+    /// The day's execution, created on the day's first call.
+    async fn todays_execution(&self) -> Result<String> {
+        let expected = flyt::execution::daily_id(INTERFACE, flyt::time::now_ms());
+        let known = self.today.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if known.as_deref() == Some(expected.as_str()) {
+            return Ok(expected);
+        }
+        let id = self.executions.daily(INTERFACE).await?;
+        *self.today.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
+        Ok(id)
     }
 
     async fn rejected(

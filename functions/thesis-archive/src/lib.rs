@@ -209,12 +209,7 @@ impl Archivist {
         now: chrono::DateTime<chrono::Utc>,
         report: &mut SweepReport,
     ) -> Result<()> {
-        let ExamClient::Wiseflow(client) = self.connections.exam_system(institution)? else {
-            return Err(Error::configuration(format!(
-                "institution {}: exam_system is WISEFLOW but its instance is not a WISEflow entry",
-                institution.org_id
-            )));
-        };
+        let client = self.connections.wiseflow(institution)?;
         let since = now - self.config.discovery_window;
         let submissions = client
             .master_submissions(since.timestamp_millis(), now.timestamp_millis())

@@ -15,13 +15,13 @@ use flyt::aws::AwsClients;
 use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::clients::wiseflow::WiseflowClient;
 use flyt::config::Vars;
-use flyt::connections::{Connections, ExamClient};
+use flyt::connections::Connections;
 use flyt::execution::{ExecutionStore, LogLine};
 use flyt::institution::{ExamSystem, Institution, InstitutionStore};
 use flyt::open_explanations::{OpenExplanation, OpenExplanations};
 use flyt::retry::RetryPolicy;
 use flyt::sender::{OutgoingMessage, Sender};
-use flyt::{Error, Result};
+use flyt::Result;
 use serde::Serialize;
 
 pub use config::Config;
@@ -119,12 +119,7 @@ impl Poller {
         if open.is_empty() {
             return Ok(());
         }
-        let ExamClient::Wiseflow(client) = self.connections.exam_system(institution)? else {
-            return Err(Error::configuration(format!(
-                "institution {}: exam_system is WISEFLOW but its instance is not a WISEflow entry",
-                institution.org_id
-            )));
-        };
+        let client = self.connections.wiseflow(institution)?;
         let answered = answered(client, &open).await?;
         if answered.is_empty() {
             return Ok(());
