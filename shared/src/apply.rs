@@ -227,6 +227,10 @@ impl Applier {
                     tally.count(work.item.execution_id(), "already_applied");
                     outcomes.push((work.message_id, Outcome::Done));
                 }
+                Claim::Superseded { .. } => {
+                    tally.count(work.item.execution_id(), "superseded");
+                    outcomes.push((work.message_id, Outcome::Done));
+                }
                 Claim::Busy { until_ms } => {
                     let error = Error::technical(format!(
                         "{} is being applied by another invocation (claim until {}); will retry",

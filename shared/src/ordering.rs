@@ -4,7 +4,10 @@
 //!
 //! Work on an item is *claimed* before the external call and *completed* after it. A claim is a
 //! lease: one that outlives its invocation (a crash) lapses and can be taken over; its expiry is
-//! compared in code, never left to DynamoDB's TTL. Claims and completions of a whole batch go in one
+//! compared in code, never left to DynamoDB's TTL. A claim also raises the item's *sent version*,
+//! which neither a release nor a lapse lowers: a call that failed, timed out or crashed may still
+//! have reached the target, so an older version is superseded from then on — the newer one's
+//! message is still queued (or parked) and is applied in its turn. Claims and completions of a whole batch go in one
 //! `TransactWriteItems` call each, so the store costs two requests per batch, not two per item.
 
 use std::collections::HashSet;
@@ -43,6 +46,12 @@ pub enum Claim {
     AlreadyApplied {
         /// The version that was applied.
         applied_version: u64,
+    },
+    /// A newer version was claimed before — and may have reached the target — but is not yet
+    /// recorded as applied: its message is still queued or parked, so this one is dropped.
+    Superseded {
+        /// The newer version that was claimed.
+        sent_version: u64,
     },
     /// Another invocation holds a live claim on this key: try again later.
     Busy {
@@ -226,9 +235,13 @@ impl OrderingStore {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(format!("{PREFIX}{}", item.key)))
-            .update_expression("SET claim_token = :token, claim_version = :v, claim_expires_at = :lease_end")
+            .update_expression(
+                "SET claim_token = :token, claim_version = :v, claim_expires_at = :lease_end, \
+                 sent_version = :v, expires_at = :expires",
+            )
             .condition_expression(
                 "(attribute_not_exists(applied_version) OR applied_version < :v OR expires_at < :now_s) \
+                 AND (attribute_not_exists(sent_version) OR sent_version <= :v OR expires_at < :now_s) \
                  AND (attribute_not_exists(claim_token) OR claim_expires_at < :now)",
             )
             .expression_attribute_values(":token", s(token))
@@ -236,6 +249,10 @@ impl OrderingStore {
             .expression_attribute_values(":lease_end", n(now + self.lease.as_millis() as i64))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":now_s", n(now / 1000))
+            .expression_attribute_values(
+                ":expires",
+                n((now + self.retention.as_millis() as i64) / 1000),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .expect("table, key and expression are set");
@@ -303,9 +320,13 @@ fn classify(item: &ItemVersion, old: &Item, now_ms: i64) -> Claim {
     let record_live = old
         .number::<i64>("expires_at")
         .is_none_or(|e| e >= now_ms / 1000);
-    match applied {
-        Some(applied_version) if applied_version >= item.version && record_live => {
+    let sent: Option<u64> = old.number("sent_version");
+    match (applied, sent) {
+        (Some(applied_version), _) if applied_version >= item.version && record_live => {
             Claim::AlreadyApplied { applied_version }
+        }
+        (_, Some(sent_version)) if sent_version > item.version && record_live => {
+            Claim::Superseded { sent_version }
         }
         _ => Claim::Busy {
             until_ms: old.number("claim_expires_at").unwrap_or(now_ms),
@@ -338,6 +359,22 @@ mod tests {
         assert_eq!(
             classify(&item(5), &old, 0),
             Claim::AlreadyApplied { applied_version: 7 }
+        );
+    }
+
+    #[test]
+    fn a_newer_sent_but_unrecorded_version_supersedes_an_older_one() {
+        let old = Item::from([
+            ("applied_version".to_owned(), n(3)),
+            ("sent_version".to_owned(), n(9)),
+        ]);
+        assert_eq!(
+            classify(&item(7), &old, 0),
+            Claim::Superseded { sent_version: 9 }
+        );
+        assert_eq!(
+            classify(&item(2), &old, 0),
+            Claim::AlreadyApplied { applied_version: 3 }
         );
     }
 

@@ -123,6 +123,46 @@ async fn a_claim_that_outlives_its_invocation_is_taken_over() {
     assert_eq!(store.applied_version("k").await.unwrap(), Some(3));
 }
 
+/// A call that failed or crashed may still have reached the target: once a version was claimed, an
+/// older one must never be applied after it, whether the claim was released or lapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_version_is_superseded_once_a_newer_one_was_sent() {
+    let local = local().await;
+    let store = OrderingStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("StateTable"),
+        Duration::from_millis(600),
+        Duration::from_secs(3600),
+    );
+    // Released after a failure (a timeout whose request Alma may have applied).
+    let failed = store.claim(&[item("r", 8)]).await.unwrap();
+    store
+        .release(&item("r", 8), &token(&failed[0]))
+        .await
+        .unwrap();
+    // Lapsed: the invocation was killed between the call and the completion.
+    let _crashed = store.claim(&[item("l", 8)]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let older = store.claim(&[item("r", 5), item("l", 5)]).await.unwrap();
+    assert_eq!(
+        older,
+        vec![
+            Claim::Superseded { sent_version: 8 },
+            Claim::Superseded { sent_version: 8 }
+        ]
+    );
+    // The newer version's own retry is claimed, applied and recorded.
+    let retried = store.claim(&[item("r", 8), item("l", 8)]).await.unwrap();
+    let done = vec![
+        (item("r", 8), token(&retried[0])),
+        (item("l", 8), token(&retried[1])),
+    ];
+    assert_eq!(store.complete(&done).await.unwrap(), vec![true, true]);
+    assert_eq!(store.applied_version("r").await.unwrap(), Some(8));
+    assert_eq!(store.applied_version("l").await.unwrap(), Some(8));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_transaction_writes_nothing() {
     let local = local().await;
