@@ -464,6 +464,43 @@ fn line_from(item: &Item) -> LogLine {
     }
 }
 
+/// Today's execution of a real-time interface, known in memory once it exists: a call costs no
+/// write to find it, and the first call after midnight (UTC) starts the next day's.
+#[derive(Debug)]
+pub struct DailyExecution {
+    store: ExecutionStore,
+    interface: &'static str,
+    today: std::sync::Mutex<Option<String>>,
+}
+
+impl DailyExecution {
+    /// The daily execution of `interface` in `store`.
+    pub fn new(store: ExecutionStore, interface: &'static str) -> Self {
+        DailyExecution {
+            store,
+            interface,
+            today: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Today's execution id, started on the day's first call.
+    pub async fn id(&self) -> Result<String> {
+        let expected = daily_id(self.interface, now_ms());
+        let known = self.today.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if known.as_deref() == Some(expected.as_str()) {
+            return Ok(expected);
+        }
+        let id = self.store.daily(self.interface).await?;
+        *self.today.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Adds counts and lines to execution `id` (see [`ExecutionStore::record`]).
+    pub async fn record(&self, id: &str, counts: &[(&str, u64)], lines: &[LogLine]) -> Result<()> {
+        self.store.record(id, counts, lines).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,8 @@ impl ExamSystem {
         }
     }
 
-    fn parse(value: &str) -> Option<ExamSystem> {
+    /// The exam system named `value` (any case, surrounding blanks ignored).
+    pub fn parse(value: &str) -> Option<ExamSystem> {
         match value.trim().to_ascii_uppercase().as_str() {
             "INSPERA" => Some(ExamSystem::Inspera),
             "WISEFLOW" => Some(ExamSystem::Wiseflow),
@@ -316,6 +317,15 @@ impl InstitutionCache {
                 matching.len()
             ))),
         }
+    }
+
+    /// The active institution with FS institution number `institusjonsnr`, if Flyt serves it.
+    pub async fn by_institusjonsnr(&self, institusjonsnr: &str) -> Result<Option<Institution>> {
+        Ok(self
+            .active()
+            .await?
+            .into_iter()
+            .find(|i| i.institusjonsnr == institusjonsnr))
     }
 
     /// The active, well-formed institutions: one scan per `ttl`, not one per webhook event.

@@ -11,11 +11,14 @@
 //! - [`execution`]: executions and their categorised log lines.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
+//! - [`credentials`], [`api_clients`], [`principal`]: the DigEks proxy's API keys and passwords,
+//!   its clients and their grants, and what the authorizer hands the proxy.
 //! - [`clients`]: the external systems; [`connections`]: their addresses and credentials per
 //!   institution. [`bokbasen`], [`alma`], [`appeals`], [`archive`], [`institution`]: pure domain types and
 //!   mappings.
 
 pub mod alma;
+pub mod api_clients;
 pub mod appeals;
 pub mod apply;
 pub mod archive;
@@ -26,6 +29,7 @@ pub mod bokbasen;
 pub mod clients;
 pub mod config;
 pub mod connections;
+pub mod credentials;
 pub mod cursor;
 pub mod dynamo;
 pub mod error;
@@ -35,6 +39,7 @@ pub mod institution;
 pub mod observability;
 pub mod open_explanations;
 pub mod ordering;
+pub mod principal;
 pub mod redrive;
 pub mod retry;
 pub mod secrets;

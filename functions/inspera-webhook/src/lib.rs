@@ -24,7 +24,7 @@ use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::config::Vars;
 use flyt::dynamo::{n, s};
 use flyt::error::aws_error;
-use flyt::execution::{ExecutionStore, LogLine};
+use flyt::execution::{DailyExecution, ExecutionStore, LogLine};
 use flyt::observability::Metrics;
 use flyt::retry::RetryPolicy;
 use flyt::sender::{OutgoingMessage, Sender};
@@ -41,10 +41,8 @@ pub struct Receiver {
     config: Config,
     secrets: HashMap<String, String>,
     dynamodb: aws_sdk_dynamodb::Client,
-    executions: ExecutionStore,
+    executions: DailyExecution,
     sender: Sender,
-    /// Today's execution once it is known to exist, so a call costs no write to check it.
-    today: std::sync::Mutex<Option<String>>,
 }
 
 impl Receiver {
@@ -61,9 +59,11 @@ impl Receiver {
         Ok(Receiver {
             secrets,
             dynamodb: aws.dynamodb.clone(),
-            executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
+            executions: DailyExecution::new(
+                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
+                INTERFACE,
+            ),
             sender: Sender::new(aws.sqs.clone(), retry, 1),
-            today: std::sync::Mutex::new(None),
             config,
         })
     }
@@ -94,7 +94,7 @@ impl Receiver {
         instance: &str,
         request: &ApiGatewayV2httpRequest,
     ) -> Result<(u16, String)> {
-        let execution_id = self.todays_execution().await?;
+        let execution_id = self.executions.id().await?;
         let Some(secret) = self.secrets.get(instance) else {
             return self
                 .rejected(
@@ -175,18 +175,6 @@ impl Receiver {
             .record(&execution_id, &[("queued", 1)], &[])
             .await?;
         Ok((200, "queued".to_owned()))
-    }
-
-    /// The day's execution, created on the day's first call.
-    async fn todays_execution(&self) -> Result<String> {
-        let expected = flyt::execution::daily_id(INTERFACE, flyt::time::now_ms());
-        let known = self.today.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if known.as_deref() == Some(expected.as_str()) {
-            return Ok(expected);
-        }
-        let id = self.executions.daily(INTERFACE).await?;
-        *self.today.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
-        Ok(id)
     }
 
     async fn rejected(

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest};
 use aws_lambda_events::sqs::SqsEvent;
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
@@ -79,6 +79,28 @@ impl Function for inspera_webhook::Receiver {
     }
 }
 
+impl Function for digeks_authorizer::Authorizer {
+    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(async move {
+            let request: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event)
+                .map_err(|e| flyt::Error::mapping(format!("not an authorizer request: {e}")))?;
+            let response = self.handle(request).await?;
+            serde_json::to_value(response).map_err(|e| flyt::Error::technical(e.to_string()))
+        })
+    }
+}
+
+impl Function for digeks_proxy::Proxy {
+    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(async move {
+            let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
+                .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;
+            let response = self.handle(request).await;
+            serde_json::to_value(response).map_err(|e| flyt::Error::technical(e.to_string()))
+        })
+    }
+}
+
 /// Builds the handler of `binary` as a cold start would.
 pub async fn build(
     binary: &str,
@@ -123,6 +145,14 @@ pub async fn build(
         ),
         "thesis-archive" => Arc::new(
             thesis_archive::Archivist::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "digeks-authorizer" => Arc::new(
+            digeks_authorizer::Authorizer::from_vars(vars, aws).map_err(|e| e.to_string())?,
+        ),
+        "digeks-proxy" => Arc::new(
+            digeks_proxy::Proxy::from_vars(vars, aws)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

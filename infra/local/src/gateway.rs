@@ -2,10 +2,17 @@
 //! HTTP API payload (format 2.0) Lambda receives, invokes the function of the matching route, and
 //! turns its answer back into HTTP — so the sandbox's Inspera calls the webhook receiver over HTTP,
 //! exactly as in AWS.
+//!
+//! Like an HTTP API it picks the most specific route (literal paths before `{param}`, before a
+//! greedy `{proxy+}`), and runs a route's Lambda authorizer first: a request without the identity
+//! header is 401 without a call, an answer is cached per identity value for the authorizer's TTL,
+//! `isAuthorized: false` is 403, a failing authorizer 500 (not cached), and the authorizer's
+//! context reaches the function as `requestContext.authorizer.lambda`.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -17,12 +24,37 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::functions::Function;
-use crate::stack::Route;
+use crate::stack::{Route, RouteAuthorizer};
 
 /// API Gateway's largest request payload.
 const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
-type Routes = Arc<RwLock<Vec<(Route, Arc<dyn Function>)>>>;
+/// A route, its function, and its authorizer's function.
+pub type RouteTarget = (Route, Arc<dyn Function>, Option<Arc<dyn Function>>);
+
+/// How long calls took, as the gateway saw them: what a benchmark reports separately.
+#[derive(Clone, Debug, Default)]
+pub struct Timings {
+    /// Each authorizer invocation (cache hits cost none).
+    pub authorizer: Vec<Duration>,
+    /// Requests answered from the authorizer cache.
+    pub authorizer_cache_hits: u64,
+    /// Each route function invocation.
+    pub function: Vec<Duration>,
+}
+
+/// An authorizer's answer as cached: until when, whether authorized, its context.
+type CachedAnswer = (Instant, bool, Value);
+
+#[derive(Default)]
+struct Shared {
+    routes: RwLock<Vec<RouteTarget>>,
+    /// (authorizer function, identity value) → its cached answer.
+    authorizer_cache: Mutex<HashMap<(String, String), CachedAnswer>>,
+    timings: Mutex<Timings>,
+}
+
+type Routes = Arc<Shared>;
 
 /// The running gateway.
 pub struct Gateway {
@@ -54,9 +86,20 @@ impl Gateway {
         })
     }
 
-    /// Replaces the routes (after the functions were built again).
-    pub fn set_routes(&self, routes: Vec<(Route, Arc<dyn Function>)>) {
-        *self.routes.write().expect("gateway routes lock") = routes;
+    /// Replaces the routes (after the functions were built again); cached authorizer answers
+    /// are dropped, as a new deployment would.
+    pub fn set_routes(&self, routes: Vec<RouteTarget>) {
+        *self.routes.routes.write().expect("gateway routes lock") = routes;
+        self.routes
+            .authorizer_cache
+            .lock()
+            .expect("authorizer cache lock")
+            .clear();
+    }
+
+    /// The timings since the last call, which resets them.
+    pub fn take_timings(&self) -> Timings {
+        std::mem::take(&mut *self.routes.timings.lock().expect("timings lock"))
     }
 }
 
@@ -75,54 +118,178 @@ async fn forward(
 ) -> Response {
     let path = uri.path().to_owned();
     let found = routes
+        .routes
         .read()
         .expect("gateway routes lock")
         .iter()
-        .find_map(|(route, function)| {
+        .filter_map(|(route, function, authorizer)| {
             let method_matches = route.method == "ANY" || route.method == method.as_str();
-            let parameters = method_matches.then(|| match_path(&route.path, &path))??;
-            Some((route.clone(), function.clone(), parameters))
-        });
-    let Some((route, function, parameters)) = found else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"message": "Not Found"})),
-        )
-            .into_response();
+            let (parameters, specificity) =
+                method_matches.then(|| match_path(&route.path, &path))??;
+            Some((
+                specificity,
+                (
+                    route.clone(),
+                    function.clone(),
+                    authorizer.clone(),
+                    parameters,
+                ),
+            ))
+        })
+        .max_by_key(|(specificity, _)| *specificity)
+        .map(|(_, found)| found);
+    let Some((route, function, authorizer, parameters)) = found else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
     };
-    let event = payload(&route, &method, &uri, &headers, &body, parameters);
-    match function.invoke(event).await {
+    let mut event = payload(&route, &method, &uri, &headers, &body, parameters);
+    if let (Some(config), Some(authorizer)) = (&route.authorizer, authorizer) {
+        let identity = headers
+            .get(config.identity_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty());
+        let Some(identity) = identity else {
+            return message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        };
+        match authorize(&routes, config, authorizer.as_ref(), identity, &event).await {
+            Ok((true, context)) => {
+                event["requestContext"]["authorizer"] = json!({ "lambda": context })
+            }
+            Ok((false, _)) => return message(StatusCode::FORBIDDEN, "Forbidden"),
+            Err(error) => {
+                tracing::error!(%error, "authorizer failed; the gateway answers 500");
+                return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            }
+        }
+    }
+    let started = Instant::now();
+    let answer = function.invoke(event).await;
+    routes
+        .timings
+        .lock()
+        .expect("timings lock")
+        .function
+        .push(started.elapsed());
+    match answer {
         Ok(answer) => http_response(&answer),
         Err(error) => {
             tracing::error!(%error, "function failed; the gateway answers 500");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                axum::Json(json!({"message": "Internal Server Error"})),
-            )
-                .into_response()
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
 }
 
-/// The path parameters when `path` matches the route's template (`{name}` is one segment).
-fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
+/// API Gateway's own answers: `{"message": ...}`.
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, axum::Json(json!({ "message": text }))).into_response()
+}
+
+/// The authorizer's answer for `identity`: from the cache while fresh, else from a call (payload
+/// 2.0, simple response) that is then cached for the TTL. A failed call is not cached.
+async fn authorize(
+    routes: &Shared,
+    config: &RouteAuthorizer,
+    authorizer: &dyn Function,
+    identity: &str,
+    request: &Value,
+) -> flyt::Result<(bool, Value)> {
+    let key = (config.function.clone(), identity.to_owned());
+    if let Some((until, authorized, context)) = routes
+        .authorizer_cache
+        .lock()
+        .expect("authorizer cache lock")
+        .get(&key)
+        .cloned()
+    {
+        if Instant::now() < until {
+            routes
+                .timings
+                .lock()
+                .expect("timings lock")
+                .authorizer_cache_hits += 1;
+            return Ok((authorized, context));
+        }
+    }
+    let mut event = request.clone();
+    let object = event.as_object_mut().expect("the payload is an object");
+    object.remove("body");
+    object.remove("isBase64Encoded");
+    object.insert("type".into(), json!("REQUEST"));
+    object.insert(
+        "routeArn".into(),
+        json!(format!(
+            "arn:aws:execute-api:eu-north-1:123456789012:local/$default/{}",
+            request["routeKey"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(' ', "")
+        )),
+    );
+    object.insert("identitySource".into(), json!([identity]));
+    let started = Instant::now();
+    let answer = authorizer.invoke(event).await;
+    routes
+        .timings
+        .lock()
+        .expect("timings lock")
+        .authorizer
+        .push(started.elapsed());
+    let answer = answer?;
+    let authorized = answer["isAuthorized"].as_bool().unwrap_or(false);
+    let context = answer.get("context").cloned().unwrap_or_else(|| json!({}));
+    if !config.ttl.is_zero() {
+        routes
+            .authorizer_cache
+            .lock()
+            .expect("authorizer cache lock")
+            .insert(
+                key,
+                (Instant::now() + config.ttl, authorized, context.clone()),
+            );
+    }
+    Ok((authorized, context))
+}
+
+/// The path parameters when `path` matches the route's template (`{name}` is one segment,
+/// a final `{name+}` the rest of the path), and how specific the match is: literal segments count,
+/// a greedy match counts least.
+fn match_path(template: &str, path: &str) -> Option<(HashMap<String, String>, (bool, usize))> {
     let template: Vec<&str> = template.trim_matches('/').split('/').collect();
     let path: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if template.len() != path.len() {
+    let greedy = template
+        .last()
+        .and_then(|last| last.strip_prefix('{')?.strip_suffix("+}"));
+    let fixed = if greedy.is_some() {
+        template.len() - 1
+    } else {
+        template.len()
+    };
+    let lengths_fit = match greedy {
+        Some(_) => path.len() > fixed,
+        None => path.len() == fixed,
+    };
+    if !lengths_fit {
         return None;
     }
     let mut parameters = HashMap::new();
-    for (pattern, segment) in template.iter().zip(&path) {
+    let mut literals = 0;
+    for (pattern, segment) in template[..fixed].iter().zip(&path) {
         match pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             Some(name) if !segment.is_empty() => {
                 parameters.insert(name.to_owned(), (*segment).to_owned());
             }
             Some(_) => return None,
-            None if pattern == segment => {}
+            None if pattern == segment => literals += 1,
             None => return None,
         }
     }
-    Some(parameters)
+    if let Some(name) = greedy {
+        let rest = path[fixed..].join("/");
+        if rest.is_empty() {
+            return None;
+        }
+        parameters.insert(name.to_owned(), rest);
+    }
+    Some((parameters, (greedy.is_none(), literals)))
 }
 
 /// The event API Gateway sends for an HTTP API route (payload format 2.0).
@@ -213,10 +380,21 @@ mod tests {
 
     #[test]
     fn path_templates_match_one_segment_per_parameter() {
-        let found = match_path("/webhooks/inspera/{instance}", "/webhooks/inspera/uio").unwrap();
+        let (found, _) =
+            match_path("/webhooks/inspera/{instance}", "/webhooks/inspera/uio").unwrap();
         assert_eq!(found["instance"], "uio");
         assert!(match_path("/webhooks/inspera/{instance}", "/webhooks/inspera/").is_none());
         assert!(match_path("/webhooks/inspera/{instance}", "/webhooks/inspera/a/b").is_none());
         assert!(match_path("/webhooks/inspera/{instance}", "/webhooks/wiseflow/uio").is_none());
+    }
+
+    #[test]
+    fn a_greedy_route_takes_the_rest_and_ranks_below_a_literal_one() {
+        let (found, greedy) = match_path("/v1/{proxy+}", "/v1/eksamen/klager/INSPERA").unwrap();
+        assert_eq!(found["proxy"], "eksamen/klager/INSPERA");
+        let (_, literal) = match_path("/v1/openapi.json", "/v1/openapi.json").unwrap();
+        assert!(literal > greedy);
+        assert!(match_path("/v1/{proxy+}", "/v1").is_none());
+        assert!(match_path("/v1/{proxy+}", "/v2/x").is_none());
     }
 }

@@ -3,6 +3,7 @@
 //! polls queues with Lambda's semantics, calling the same handlers that run in Lambda.
 
 pub mod bench;
+pub mod bench_api;
 pub mod buckets;
 pub mod emulator;
 pub mod esm;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use flyt_local::report::{print_appeals_report, print_progress, print_report, print_thesis_report};
-use flyt_local::{bench, Emulator, Local, LocalOptions};
+use flyt_local::{bench, bench_api, Emulator, Local, LocalOptions};
 use flyt_sandbox::{Faults, SandboxOptions};
 
 #[derive(Parser)]
@@ -45,6 +45,16 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         items: usize,
     },
+    /// Sends requests through the local gateway, authorizer and DigEks proxy; prints requests/s,
+    /// p50/p99 latency and the authorizer's share, with its cache on and off.
+    BenchApi {
+        /// Requests per pass.
+        #[arg(long, default_value_t = 3000)]
+        requests: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Moves a dead-letter queue's messages back to their source queue. Uses the AWS environment
     /// (AWS_PROFILE / AWS_REGION / AWS_ENDPOINT_URL), so it works on AWS and on the emulator.
     Redrive {
@@ -69,6 +79,10 @@ async fn main() -> std::process::ExitCode {
             every,
         } => run(once, objects, descriptions, fault_rate, every).await,
         Command::Bench { items } => bench::run(items).await,
+        Command::BenchApi {
+            requests,
+            concurrency,
+        } => bench_api::run(requests, concurrency.max(1)).await,
         Command::Redrive { dlq_url, to } => redrive(&dlq_url, to.as_deref()).await,
     };
     match result {

@@ -33,6 +33,8 @@ pub struct LocalOptions {
     /// Institution entries written to the configuration table; `None` derives one per institution
     /// the sandbox's FS serves ([`sandbox_institutions`]).
     pub institutions: Option<Vec<InstitutionEntry>>,
+    /// Template parameters that differ from the local defaults.
+    pub parameters: BTreeMap<String, String>,
 }
 
 impl Default for LocalOptions {
@@ -43,6 +45,7 @@ impl Default for LocalOptions {
             visibility_timeout: Some(20),
             env: local_env(),
             institutions: None,
+            parameters: BTreeMap::new(),
         }
     }
 }
@@ -68,6 +71,9 @@ pub fn local_env() -> BTreeMap<String, String> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }
+
+/// The DigEks authorizer's cache TTL locally: short, so revocation is seen within seconds.
+pub const LOCAL_AUTHORIZER_CACHE_SECONDS: u64 = 3;
 
 /// The secret Inspera signs its webhooks with, locally.
 pub const LOCAL_WEBHOOK_SECRET: &str = "local-inspera-webhook-secret";
@@ -219,7 +225,14 @@ impl Local {
                     format!("{}/oauth/token", sandbox.bokbasen_url),
                 ),
                 ("AlmaApiUrl".to_owned(), sandbox.alma_url.clone()),
-            ]),
+                (
+                    "AuthorizerCacheSeconds".to_owned(),
+                    LOCAL_AUTHORIZER_CACHE_SECONDS.to_string(),
+                ),
+            ])
+            .into_iter()
+            .chain(options.parameters.clone())
+            .collect(),
             secrets: BTreeMap::from([
                 (
                     "BokbasenSecret".to_owned(),
@@ -306,14 +319,47 @@ impl Local {
             .functions
             .iter()
             .flat_map(|(id, function)| {
-                function
-                    .routes
-                    .iter()
-                    .map(|route| (route.clone(), self.functions[id].clone()))
+                function.routes.iter().map(|route| {
+                    let authorizer = route
+                        .authorizer
+                        .as_ref()
+                        .and_then(|a| self.functions.get(&a.function).cloned());
+                    (route.clone(), self.functions[id].clone(), authorizer)
+                })
             })
             .collect();
         self.gateway.set_routes(routes);
         Ok(())
+    }
+
+    /// Registers (or updates) a DigEks proxy client and issues it a new API key; returns the key.
+    pub async fn digeks_client(
+        &self,
+        client: &flyt::api_clients::ApiClient,
+    ) -> Result<String, String> {
+        let registry = self.api_clients();
+        registry
+            .put_client(client)
+            .await
+            .map_err(|e| e.to_string())?;
+        let issued = registry
+            .issue_key(&client.client_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(issued.key)
+    }
+
+    /// The DigEks proxy's clients and keys.
+    pub fn api_clients(&self) -> flyt::api_clients::ClientRegistry {
+        flyt::api_clients::ClientRegistry::new(
+            self.aws.dynamodb.clone(),
+            self.table("ApiClientsTable"),
+        )
+    }
+
+    /// Base URL of the DigEks proxy API behind the local gateway, e.g. `http://127.0.0.1:4123/v1`.
+    pub fn digeks_url(&self) -> String {
+        format!("{}/v1", self.gateway.url)
     }
 
     /// Invokes a function directly with an event.

@@ -72,10 +72,24 @@ pub struct Schedule {
 /// An HTTP API route of a function (API Gateway payload format 2.0).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
-    /// The HTTP method, e.g. `POST`.
+    /// The HTTP method, e.g. `POST`, or `ANY`.
     pub method: String,
-    /// The path template, e.g. `/webhooks/inspera/{instance}`.
+    /// The path template, e.g. `/webhooks/inspera/{instance}` or `/v1/{proxy+}`.
     pub path: String,
+    /// The Lambda authorizer in front of it, if any.
+    pub authorizer: Option<RouteAuthorizer>,
+}
+
+/// A route's Lambda authorizer (HTTP API, payload 2.0, simple responses), as the template
+/// configures it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteAuthorizer {
+    /// The authorizer function's logical id.
+    pub function: String,
+    /// The identity source header, lower-case; a request without it is 401 without a call.
+    pub identity_header: String,
+    /// How long an answer is cached per identity value (`ReauthorizeEvery`).
+    pub ttl: std::time::Duration,
 }
 
 /// A function of the template.
@@ -462,7 +476,8 @@ fn describe_functions(
             .flatten()
         {
             if event["Type"] == "HttpApi" {
-                // The API itself is played by the local gateway; only the route matters here.
+                // The API itself is played by the local gateway; the route and its authorizer
+                // matter here.
                 let route = &event["Properties"];
                 routes.push(Route {
                     method: route["Method"]
@@ -470,6 +485,8 @@ fn describe_functions(
                         .unwrap_or("ANY")
                         .to_ascii_uppercase(),
                     path: route["Path"].as_str().unwrap_or("/").to_owned(),
+                    authorizer: route_authorizer(resources, route, context)
+                        .map_err(|e| format!("function {id} event {event_name}: {e}"))?,
                 });
                 continue;
             }
@@ -522,4 +539,53 @@ fn describe_functions(
         );
     }
     Ok(functions)
+}
+
+/// The authorizer of an HTTP API route: the event's own `Auth.Authorizer`, else its API's
+/// `DefaultAuthorizer`; `NONE` means none.
+fn route_authorizer(
+    resources: &serde_json::Map<String, Value>,
+    route: &Value,
+    context: &Context,
+) -> Result<Option<RouteAuthorizer>, String> {
+    let own = route["Auth"]["Authorizer"].as_str();
+    if own == Some("NONE") {
+        return Ok(None);
+    }
+    let Some(api) = route["ApiId"]["Ref"]
+        .as_str()
+        .and_then(|id| resources.get(id))
+    else {
+        return Ok(None);
+    };
+    let auth = &api["Properties"]["Auth"];
+    let Some(name) = own.or_else(|| auth["DefaultAuthorizer"].as_str()) else {
+        return Ok(None);
+    };
+    let definition = &auth["Authorizers"][name];
+    let function = match &definition["FunctionArn"]["Fn::GetAtt"] {
+        Value::Array(parts) => parts.first().and_then(Value::as_str).map(str::to_owned),
+        Value::String(path) => path.split('.').next().map(str::to_owned),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        format!("authorizer {name} has no FunctionArn of the form !GetAtt <function>.Arn")
+    })?;
+    let identity_header = definition["Identity"]["Headers"][0]
+        .as_str()
+        .unwrap_or("Authorization")
+        .to_ascii_lowercase();
+    let ttl = resolve(&definition["Identity"]["ReauthorizeEvery"], context)?;
+    let ttl = match &ttl {
+        Value::Null => 300,
+        Value::Number(n) => n.as_u64().unwrap_or(300),
+        other => other.as_str().and_then(|t| t.parse().ok()).ok_or_else(|| {
+            format!("authorizer {name}: ReauthorizeEvery {other} is not a number")
+        })?,
+    };
+    Ok(Some(RouteAuthorizer {
+        function,
+        identity_header,
+        ttl: std::time::Duration::from_secs(ttl),
+    }))
 }

@@ -6,41 +6,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::appeals::{answer_and_return, appeals_platform, poll_and_dispatch};
+use common::privacy::{assert_no_personal_data, whole_word_in, Captured};
 use flyt::execution::ExecutionStore;
 use flyt_local::LocalOptions;
 use flyt_sandbox::Faults;
-
-/// Collects everything written to it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Where `needle` occurs in `text` as a whole word (not inside a longer word or id).
-fn whole_word_in(text: &str, needle: &str) -> Option<usize> {
-    let word = |c: char| c.is_alphanumeric() || c == '_';
-    text.match_indices(needle).map(|(at, _)| at).find(|&at| {
-        let before = text[..at].chars().next_back().is_none_or(|c| !word(c));
-        let after = text[at + needle.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !word(c));
-        before && after
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_personal_data_in_logs_execution_lines_or_parked_messages() {
@@ -66,7 +36,7 @@ async fn no_personal_data_in_logs_execution_lines_or_parked_messages() {
     poll_and_dispatch(&local).await;
     answer_and_return(&local).await;
 
-    let mut seen = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let mut seen = captured.text();
     let executions =
         ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
     let mut lines = 0;
@@ -141,13 +111,5 @@ async fn no_personal_data_in_logs_execution_lines_or_parked_messages() {
         personal.len() > 500,
         "the sandbox holds personal data to look for"
     );
-    for value in &personal {
-        if let Some(at) = whole_word_in(&seen, value) {
-            let start = at.saturating_sub(200);
-            panic!(
-                "personal data {value:?} leaked: …{}…",
-                &seen[start..(at + 200).min(seen.len())]
-            );
-        }
-    }
+    assert_no_personal_data(&seen, &personal);
 }

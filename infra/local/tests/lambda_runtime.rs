@@ -23,7 +23,7 @@ const BOKBASEN_HOST: &str = "https://api.bokbasen.io";
 /// How long one invocation may take before the test gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(40);
 /// The functions under test: binary name = cargo-lambda function name = events folder.
-const FUNCTIONS: [&str; 8] = [
+const FUNCTIONS: [&str; 10] = [
     "bokbasen-fetch",
     "alma-forward",
     "fs-poll",
@@ -32,6 +32,8 @@ const FUNCTIONS: [&str; 8] = [
     "wiseflow-poll",
     "fs-return",
     "thesis-archive",
+    "digeks-authorizer",
+    "digeks-proxy",
 ];
 
 /// A process started by this test, killed (and reaped) when dropped, also when the test panics.
@@ -574,6 +576,42 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                     assert_eq!(answer["statusCode"], 401, "{label}: {answer}");
                     let body = answer["body"].as_str().unwrap_or_default();
                     assert!(body.contains("X-Inspera-Signature"), "{label}: {body}");
+                }
+                ("digeks-authorizer", "unknown-key" | "malformed") => {
+                    // Refused credentials go through marked refused, for the proxy's 401.
+                    assert_eq!(answer["isAuthorized"], true, "{label}: {answer}");
+                    let reason = answer["context"]["refused"].as_str().unwrap_or_default();
+                    let expected = if stem == "malformed" {
+                        "malformed_basic"
+                    } else {
+                        "unknown_key"
+                    };
+                    assert_eq!(reason, expected, "{label}: {answer}");
+                    assert!(
+                        answer["context"].get("client_id").is_none(),
+                        "{label}: {answer}"
+                    );
+                }
+                ("digeks-proxy", _) => {
+                    let (status, category) = match stem.as_str() {
+                        "list-exams" => (200, None),
+                        "other-institution" => (403, Some("forbidden")),
+                        "refused-credentials" => (401, Some("authentication")),
+                        "grade-without-exam-id" => (400, Some("validation")),
+                        other => panic!("{label}: no expectation for sample {other}"),
+                    };
+                    assert_eq!(answer["statusCode"], status, "{label}: {answer}");
+                    let body: Value =
+                        serde_json::from_str(answer["body"].as_str().unwrap_or("null"))
+                            .unwrap_or_else(|e| panic!("{label}: the body is not JSON: {e}"));
+                    match category {
+                        Some(category) => assert_eq!(body["category"], category, "{label}: {body}"),
+                        None => assert_eq!(
+                            body.as_array().map(Vec::len),
+                            Some(10),
+                            "{label}: the sandbox's ten exams of institution 185: {body}"
+                        ),
+                    }
                 }
                 ("wiseflow-poll", "schedule") => {
                     let reports = answer.as_array().expect("one report per institution");

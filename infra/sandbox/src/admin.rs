@@ -219,6 +219,14 @@ async fn fs_state(State(state): State<Arc<FsState>>) -> Json<Value> {
         "registered_explanations": state.registered_explanations().len(),
         "registered_decisions": state.registered_decisions().len(),
         "duplicate_registrations": state.duplicate_registrations(),
+        "exams": institutions
+            .iter()
+            .map(|i| state.exams(&i.institusjonsnr).len())
+            .sum::<usize>(),
+        "registered_grades": state.registered_grades().len(),
+        "attendance": state.attendance().len(),
+        "group_ids": state.group_ids().len(),
+        "validations": state.validations(),
         "faults": state.faults(),
     }))
 }

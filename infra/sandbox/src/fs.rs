@@ -1,6 +1,8 @@
 //! The simulated FS DigEks exam API: appeals ("klager") and explanation
 //! requests ("begrunnelser") per institution and exam system, and the
-//! registration of explanations and appeal decisions ("vedtak").
+//! registration of explanations and appeal decisions ("vedtak"); and the
+//! exams themselves (`eksamen`), with their candidates, and the registration
+//! of grades (`sensur`), attendance (`oppmote`) and group ids (`gruppeid`).
 //!
 //! The appeal and explanation-request lists are change logs: a change is a new
 //! element, never an edit of an earlier one (a withdrawn appeal appears once
@@ -11,6 +13,9 @@
 mod auth;
 mod base64;
 mod data;
+mod exam_routes;
+mod exams;
+mod registrations;
 mod routes;
 mod time;
 
@@ -23,6 +28,10 @@ use serde::{Deserialize, Serialize};
 use crate::faults::{FaultGate, Faults};
 use crate::SandboxOptions;
 
+pub use exams::{FsCandidate, FsExam, FsGradeScale};
+pub use registrations::{
+    AttendanceStatus, RegisteredAttendance, RegisteredGrade, RegisteredGroupId,
+};
 pub(crate) use routes::router;
 
 /// One institution FS serves, and the exam system its exams run in.
@@ -248,6 +257,8 @@ pub struct FsState {
     username: String,
     password: String,
     institutions: Vec<FsInstitution>,
+    /// The seeded exams, each with only its extra candidates.
+    exam_catalog: Vec<exams::FsExam>,
     gate: FaultGate,
     inner: Mutex<Inner>,
 }
@@ -265,24 +276,34 @@ struct Inner {
     decisions: Vec<RegisteredDecision>,
     decision_index: HashMap<CandidateKey, usize>,
     duplicate_registrations: u64,
+    exam_registrations: registrations::ExamRegistrations,
     request_count: u64,
 }
 
 impl FsState {
     /// Seeds appeals and explanation requests for every configured
-    /// institution, with change times spread over the two days before `now`.
+    /// institution, with change times spread over the two days before `now`,
+    /// and then the exams of the term.
     pub(crate) fn new(options: &SandboxOptions, now: DateTime<Utc>) -> Self {
-        let seeded = data::seed(
+        let now = now.trunc_subsecs(0);
+        let mut seeded = data::seed(
             &options.institutions,
             options.appeals_per_institution,
             options.explanations_per_institution,
             options.seed,
-            now.trunc_subsecs(0),
+            now,
+        );
+        let exam_catalog = exams::seed(
+            &options.institutions,
+            &mut seeded.people,
+            options.seed,
+            &data::Term::of(now),
         );
         Self {
             username: options.fs_username.clone(),
             password: options.fs_password.clone(),
             institutions: options.institutions.clone(),
+            exam_catalog,
             gate: FaultGate::new(options.seed ^ 0xf5_d1_9e_c5),
             inner: Mutex::new(Inner {
                 appeals: seeded.appeals,
@@ -292,6 +313,7 @@ impl FsState {
                 decisions: Vec::new(),
                 decision_index: HashMap::new(),
                 duplicate_registrations: 0,
+                exam_registrations: Default::default(),
                 request_count: 0,
             }),
         }
@@ -375,8 +397,8 @@ impl FsState {
 
     /// Every `personlopenr`, `brukernavn`, `fornavn`, `etternavn` and `epost`
     /// value in the appeal and explanation-request lists (seeded or
-    /// appended), sorted and without repeats, so tests can prove that none
-    /// of them leaks into logs.
+    /// appended) and of every exam candidate, sorted and without repeats, so
+    /// tests can prove that none of them leaks into logs.
     pub fn personal_data(&self) -> Vec<String> {
         let inner = self.lock();
         let appeals = inner.appeals.values().flatten().map(|a| {
@@ -400,6 +422,7 @@ impl FsState {
         appeals
             .chain(requests)
             .flatten()
+            .chain(self.extra_candidates_personal_data())
             .filter(|value| !value.is_empty())
             .cloned()
             .collect::<BTreeSet<String>>()

@@ -34,8 +34,9 @@ pub use alma::{AlmaRecord, AlmaState};
 pub use bokbasen::{BokbasenState, ExportItem, Report};
 pub use faults::Faults;
 pub use fs::{
-    AppealStatus, Decision, FsAppeal, FsExplanationRequest, FsInstitution, FsState,
-    RegisteredDecision, RegisteredExplanation,
+    AppealStatus, AttendanceStatus, Decision, FsAppeal, FsCandidate, FsExam, FsExplanationRequest,
+    FsGradeScale, FsInstitution, FsState, RegisteredAttendance, RegisteredDecision,
+    RegisteredExplanation, RegisteredGrade, RegisteredGroupId,
 };
 pub use inspera::{
     InsperaAppeal, InsperaAppealStatus, InsperaDecision, InsperaDeliveryOutcome,

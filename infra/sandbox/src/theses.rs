@@ -473,8 +473,8 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// The theses of every FS institution whose exam system is `system`. Their candidate numbers
-    /// are ones that FS's seeded appeals and explanation requests do not use. Dates are set
-    /// relative to now.
+    /// are ones that FS's seeded appeals, explanation requests and exam candidates do not use.
+    /// Dates are set relative to now.
     pub(crate) fn for_exam_system(options: &SandboxOptions, fs: &FsState, system: System) -> Self {
         let institutions = fs.institutions();
         let taken: HashSet<String> = institutions
@@ -482,9 +482,11 @@ impl Catalog {
             .flat_map(|i| {
                 let appeals = fs.appeals(&i.institusjonsnr).into_iter();
                 let requests = fs.explanation_requests(&i.institusjonsnr).into_iter();
+                let exams = fs.exams(&i.institusjonsnr).into_iter();
                 appeals
                     .map(|a| a.candidate_number)
                     .chain(requests.map(|r| r.candidate_number))
+                    .chain(exams.flat_map(|e| e.candidates).map(|c| c.candidate_number))
             })
             .collect();
         let mut using: Vec<String> = Vec::new();

@@ -87,6 +87,15 @@ pub enum Registered {
     Unchanged,
 }
 
+/// FS's answer to a forwarded request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body as FS sent it.
+    pub body: Vec<u8>,
+}
+
 /// A client of one FS environment.
 #[derive(Clone, Debug)]
 pub struct FsClient {
@@ -175,6 +184,48 @@ impl FsClient {
             decision.vurd_id, decision.kandidatnr
         );
         self.register(&format!("/eksamen/vedtak/{exam_system}"), &what, decision)
+            .await
+    }
+
+    /// Sends a request on behalf of the DigEks proxy, already validated, and returns FS's answer
+    /// whatever its status. 5xx, 429 and transport failures are retried by the one policy (FS's
+    /// registrations are idempotent per candidate); when they persist they are the error.
+    pub async fn forward(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<FsAnswer> {
+        let url = self.url(path);
+        let what = format!("{method} {path}");
+        self.retry
+            .run(|| async {
+                let mut request = self
+                    .http
+                    .request(method.clone(), &url)
+                    .basic_auth(&self.environment.username, Some(&self.environment.password))
+                    .query(query);
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(SYSTEM, &what, e))?;
+                let status = response.status();
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    return Err(status_error(SYSTEM, &what, response).await);
+                }
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(SYSTEM, &what, e))?;
+                Ok(FsAnswer {
+                    status: status.as_u16(),
+                    body: body.to_vec(),
+                })
+            })
             .await
     }
 

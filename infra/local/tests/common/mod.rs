@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod appeals;
+pub mod digeks;
+pub mod privacy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

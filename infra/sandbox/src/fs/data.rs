@@ -60,13 +60,14 @@ const LAST_NAMES: [&str; 16] = [
 ];
 
 /// A course with an exam: code, name and form of assessment.
-struct Course {
-    code: &'static str,
-    name: &'static str,
-    assessment_form: &'static str,
+pub(super) struct Course {
+    pub(super) code: &'static str,
+    pub(super) name: &'static str,
+    pub(super) assessment_form: &'static str,
 }
 
-const COURSES: [Course; 10] = [
+/// The courses every institution has an exam in, in seeding order.
+pub(super) const COURSES: [Course; 10] = [
     Course {
         code: "EXPHIL03",
         name: "Examen philosophicum",
@@ -120,12 +121,14 @@ const COURSES: [Course; 10] = [
 ];
 
 /// The course version every seeded exam uses.
-const COURSE_VERSION: &str = "1";
+pub(super) const COURSE_VERSION: &str = "1";
 
 /// Seeded change lists by institution number.
 pub(crate) struct Seeded {
     pub(crate) appeals: BTreeMap<String, Vec<FsAppeal>>,
     pub(crate) explanation_requests: BTreeMap<String, Vec<FsExplanationRequest>>,
+    /// The generator after seeding, so later draws keep every person distinct.
+    pub(crate) people: People,
 }
 
 /// Builds every institution's lists from `seed`, with change times spread
@@ -144,6 +147,7 @@ pub(crate) fn seed(
     let mut seeded = Seeded {
         appeals: BTreeMap::new(),
         explanation_requests: BTreeMap::new(),
+        people: People::default(),
     };
     for institution in institutions {
         let number = &institution.institusjonsnr;
@@ -168,17 +172,19 @@ pub(crate) fn seed(
         seeded.appeals.insert(number.clone(), appeal_list);
         seeded.explanation_requests.insert(number.clone(), requests);
     }
+    seeded.people = people;
     seeded
 }
 
 /// The term whose exams are being appealed: spring until July, then autumn.
-struct Term {
-    year: i32,
-    season: &'static str,
+pub(super) struct Term {
+    pub(super) year: i32,
+    /// `VÅR` or `HØST`.
+    pub(super) season: &'static str,
 }
 
 impl Term {
-    fn of(now: DateTime<Utc>) -> Self {
+    pub(super) fn of(now: DateTime<Utc>) -> Self {
         let season = if now.month() <= 7 { "VÅR" } else { "HØST" };
         Self {
             year: now.year(),
@@ -188,16 +194,17 @@ impl Term {
 }
 
 /// One assessment of a course in the term.
-struct Exam {
-    assessment_id: String,
+pub(super) struct Exam {
+    pub(super) assessment_id: String,
     course_code: &'static str,
     assessment_form: &'static str,
-    term: String,
+    /// `tid`, e.g. `2026 HØST`.
+    pub(super) term: String,
     sis_code: String,
 }
 
 impl Exam {
-    fn new(institution: &str, course: &Course, term: &Term) -> Self {
+    pub(super) fn new(institution: &str, course: &Course, term: &Term) -> Self {
         let Term { year, season } = term;
         let plain = format!(
             "{institution}-{}-{COURSE_VERSION}-{year}-{season}-1",
@@ -215,26 +222,26 @@ impl Exam {
 
 /// A generated student.
 #[derive(Clone)]
-struct Person {
-    candidate_number: String,
-    person_number: String,
-    username: String,
-    first_name: &'static str,
-    last_name: &'static str,
-    email: String,
+pub(super) struct Person {
+    pub(super) candidate_number: String,
+    pub(super) person_number: String,
+    pub(super) username: String,
+    pub(super) first_name: &'static str,
+    pub(super) last_name: &'static str,
+    pub(super) email: String,
 }
 
 /// Hands out students whose candidate numbers, person numbers and user
 /// names are all distinct.
 #[derive(Default)]
-struct People {
+pub(crate) struct People {
     candidate_numbers: HashSet<u32>,
     person_numbers: HashSet<u32>,
     usernames: HashSet<String>,
 }
 
 impl People {
-    fn next(&mut self, rng: &mut fastrand::Rng) -> Person {
+    pub(super) fn next(&mut self, rng: &mut fastrand::Rng) -> Person {
         let candidate_number = unique(rng, &mut self.candidate_numbers, 10_000..1_000_000);
         let person_number = unique(rng, &mut self.person_numbers, 1_000_000..10_000_000);
         let first_name = FIRST_NAMES[rng.usize(..FIRST_NAMES.len())];

@@ -34,6 +34,7 @@ pub(crate) fn router(state: Shared) -> Router {
             post(register_explanation),
         )
         .route("/eksamen/vedtak/{exam_system}", post(register_decision))
+        .merge(super::exam_routes::routes())
         .layer(from_fn_with_state(state.clone(), require_basic_auth))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::fs_routes())
@@ -45,7 +46,7 @@ pub(crate) fn feil(status: StatusCode, _code: &str, message: &str) -> Response {
     (status, Json(json!({ "feil": message }))).into_response()
 }
 
-fn bad_request(message: &str) -> Response {
+pub(super) fn bad_request(message: &str) -> Response {
     feil(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
 }
 
@@ -75,17 +76,22 @@ async fn require_basic_auth(State(state): State<Shared>, req: Request, next: Nex
     response
 }
 
+/// Validates `institusjonsnr`; the error names the parameter.
+pub(super) fn institution_param(query: &HashMap<String, String>) -> Result<String, String> {
+    match query.get("institusjonsnr") {
+        None => Err("parameter institusjonsnr is required".to_owned()),
+        Some(number) if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) => {
+            Err("parameter institusjonsnr must be a number, e.g. 185".to_owned())
+        }
+        Some(number) => Ok(number.clone()),
+    }
+}
+
 /// Validates `institusjonsnr` and `siden`; the error names the offending parameter.
 fn institution_and_since(
     query: &HashMap<String, String>,
 ) -> Result<(String, NaiveDateTime), String> {
-    let institution = match query.get("institusjonsnr") {
-        None => return Err("parameter institusjonsnr is required".to_owned()),
-        Some(number) if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) => {
-            return Err("parameter institusjonsnr must be a number, e.g. 185".to_owned())
-        }
-        Some(number) => number.clone(),
-    };
+    let institution = institution_param(query)?;
     let since = match query.get("siden").map(|raw| time::parse_since(raw)) {
         None => {
             return Err(

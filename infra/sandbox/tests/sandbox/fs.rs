@@ -473,6 +473,9 @@ async fn admin_routes_append_appeals_and_report_state() {
         .unwrap();
     assert_eq!(state["appeals"], 12);
     assert_eq!(state["explanation_requests"], 4);
+    assert_eq!(state["exams"], 10);
+    assert_eq!(state["registered_grades"], 0);
+    assert_eq!(state["validations"], 0);
     assert_eq!(state["request_count"], 0);
     assert_eq!(state["faults"]["down"], false);
 }

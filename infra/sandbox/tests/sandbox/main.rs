@@ -4,6 +4,7 @@ mod alma;
 mod bokbasen;
 mod faults;
 mod fs;
+mod fs_exams;
 mod inspera;
 mod process;
 mod theses;

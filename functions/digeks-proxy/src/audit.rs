@@ -1,0 +1,73 @@
+//! One audit record per call: who (client and key id), for which institution and exam, which
+//! operation, the status, success and latency — and, for a refusal, why. Never a candidate,
+//! person number, name, user name or e-mail: those live in bodies, which are never logged.
+
+use flyt::execution::LogLine;
+
+/// The audit record of one call, filled in as the call proceeds.
+#[derive(Clone, Debug, Default)]
+pub struct Audit {
+    /// API Gateway's request id.
+    pub request_id: String,
+    /// The client, once known.
+    pub client_id: String,
+    /// The key used (empty for the password variant or before authentication).
+    pub key_id: String,
+    /// The operation's id, once known.
+    pub operation: &'static str,
+    /// The institution acted for, once known.
+    pub institution: String,
+    /// The exam, when the call concerns one.
+    pub vurd_id: String,
+    /// Why the proxy refused the call, if it did.
+    pub reason: String,
+    /// Milliseconds spent waiting for FS.
+    pub fs_ms: u64,
+}
+
+impl Audit {
+    /// The execution counter this call adds to.
+    pub fn counter(status: u16) -> &'static str {
+        match status {
+            200..=299 => "ok",
+            401 => "unauthenticated",
+            403 => "forbidden",
+            429 => "rate_limited",
+            400..=499 => "rejected",
+            _ => "failed",
+        }
+    }
+
+    /// Writes the audit line (target `audit`) and returns the execution line worth an operator's
+    /// attention: forbidden attempts and FS failures.
+    pub fn emit(&self, method: &str, status: u16, latency_ms: u64) -> Option<LogLine> {
+        let success = (200..300).contains(&status);
+        tracing::info!(
+            target: "audit",
+            request_id = %self.request_id,
+            client_id = %self.client_id,
+            key_id = %self.key_id,
+            operation = self.operation,
+            method,
+            institution = %self.institution,
+            vurd_id = %self.vurd_id,
+            status,
+            success,
+            latency_ms,
+            fs_ms = self.fs_ms,
+            reason = %self.reason,
+            "digeks call"
+        );
+        match status {
+            403 => Some(LogLine::warning(format!(
+                "client {} was refused {} for institution {}: {}",
+                self.client_id, self.operation, self.institution, self.reason
+            ))),
+            500..=599 => Some(LogLine::warning(format!(
+                "{} for client {} failed ({status}): {}",
+                self.operation, self.client_id, self.reason
+            ))),
+            _ => None,
+        }
+    }
+}

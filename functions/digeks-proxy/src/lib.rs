@@ -1,0 +1,507 @@
+//! `digeks-proxy`: the DigEks proxy API (`/v1/...`), one Lambda behind an HTTP API route
+//! `ANY /v1/{proxy+}` with the `digeks-authorizer`.
+//!
+//! Per call, in this order, each step answering on its own when it refuses: the principal from the
+//! authorizer (401), the client's rate limit (429), the operation and its parameters (404/405/400),
+//! the exam system in the path against the client's (403), the body (415/413/400), the institution
+//! — from `institusjonsnr`, or from the exam's info in FS — against the client's grant (403), grades
+//! against the exam's scale (400); only then is the checked request forwarded to FS, and FS's
+//! answer passed back (FS's refusals as 422/404, its failures as 502/504). Every call is one audit
+//! line and counts in the interface's execution of the day.
+
+mod audit;
+mod body;
+mod config;
+mod exam;
+pub mod operation;
+mod rate_limit;
+mod rejection;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine;
+use flyt::aws::AwsClients;
+use flyt::clients::fs::{FsAnswer, FsClient};
+use flyt::config::Vars;
+use flyt::connections::Connections;
+use flyt::execution::{DailyExecution, ExecutionStore};
+use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
+use flyt::observability::Metrics;
+use flyt::principal::Principal;
+use flyt::retry::RetryPolicy;
+use flyt::Result;
+use serde_json::Value;
+
+pub use audit::Audit;
+pub use config::Config;
+use exam::{ExamCache, ExamFacts};
+use operation::{InstitutionSource, Operation};
+pub use rejection::Rejection;
+
+/// The interface name of the day's execution and of metrics.
+pub const INTERFACE: &str = "digeks-proxy";
+/// The OpenAPI document, as written.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// The function's dependencies, built once per cold start.
+pub struct Proxy {
+    config: Config,
+    institutions: InstitutionCache,
+    connections: Connections,
+    limiter: rate_limit::RateLimiter,
+    executions: DailyExecution,
+    exams: ExamCache,
+    openapi: String,
+}
+
+/// A successful answer: status and JSON body.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Proxy {
+    /// Builds the proxy from its settings: reads the FS secret, converts the OpenAPI document.
+    pub async fn from_vars(vars: &Vars, aws: &AwsClients) -> Result<Self> {
+        let config = Config::from_vars(vars)?;
+        let retry = RetryPolicy::from_vars(vars)?;
+        let http = flyt::http::client(config.http_timeout);
+        let connections = Connections::load(
+            &aws.secrets,
+            Some(&config.fs_secret_id),
+            None,
+            &http,
+            &retry,
+        )
+        .await?;
+        let openapi: Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| {
+            flyt::Error::technical(format!("the built-in OpenAPI document is not YAML: {e}"))
+        })?;
+        Ok(Proxy {
+            institutions: InstitutionCache::new(
+                InstitutionStore::new(aws.dynamodb.clone(), &config.config_table),
+                config.cache_ttl,
+            ),
+            connections,
+            limiter: rate_limit::RateLimiter::new(aws.dynamodb.clone(), &config.state_table),
+            executions: DailyExecution::new(
+                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
+                INTERFACE,
+            ),
+            exams: ExamCache::new(config.cache_ttl),
+            openapi: openapi.to_string(),
+            config,
+        })
+    }
+
+    /// The Lambda handler: always an HTTP answer.
+    pub async fn handle(&self, request: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        let started = Instant::now();
+        let method = request.request_context.http.method.to_string();
+        let mut audit = Audit {
+            request_id: request
+                .request_context
+                .request_id
+                .clone()
+                .unwrap_or_default(),
+            ..Audit::default()
+        };
+        let (status, body, extra_headers) = match self.serve(&request, &mut audit).await {
+            Ok(answer) => (answer.status, answer.body, vec![]),
+            Err(rejection) => {
+                if audit.reason.is_empty() {
+                    audit.reason = rejection.message.clone();
+                }
+                let headers = match rejection.status {
+                    401 => vec![(
+                        "www-authenticate",
+                        "Bearer realm=\"flyt-digeks\", Basic realm=\"flyt-digeks\"".to_owned(),
+                    )],
+                    429 => vec![(
+                        "retry-after",
+                        rejection.retry_after_seconds.unwrap_or(60).to_string(),
+                    )],
+                    _ => vec![],
+                };
+                (
+                    rejection.status,
+                    rejection.body(&audit.request_id).to_string().into_bytes(),
+                    headers,
+                )
+            }
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let line = audit.emit(&method, status, latency_ms);
+        let mut metrics = Metrics::new(INTERFACE);
+        metrics.count(Audit::counter(status), 1);
+        metrics.emit();
+        if audit.operation != "getOpenApi" {
+            self.account(status, line).await;
+        }
+        response(status, body, &extra_headers)
+    }
+
+    async fn account(&self, status: u16, line: Option<flyt::execution::LogLine>) {
+        let lines: Vec<_> = line.into_iter().collect();
+        let recorded = match self.executions.id().await {
+            Ok(id) => {
+                self.executions
+                    .record(&id, &[("calls", 1), (Audit::counter(status), 1)], &lines)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = recorded {
+            tracing::error!(%error, "could not count the call in the day's execution");
+        }
+    }
+
+    async fn serve(
+        &self,
+        request: &ApiGatewayV2httpRequest,
+        audit: &mut Audit,
+    ) -> std::result::Result<Answer, Rejection> {
+        let method = request.request_context.http.method.as_str();
+        let raw_path = request.raw_path.as_deref().unwrap_or_default();
+        let raw_query = request.raw_query_string.as_deref().unwrap_or_default();
+        if raw_path == "/v1/openapi.json" && method == "GET" {
+            audit.operation = Operation::OpenApi.name();
+            return Ok(Answer {
+                status: 200,
+                body: self.openapi.clone().into_bytes(),
+            });
+        }
+        let authorizer = request
+            .request_context
+            .authorizer
+            .as_ref()
+            .map(|a| &a.fields);
+        let principal = Principal::from_context(authorizer.unwrap_or(&HashMap::new()));
+        let (client_id, exam_system, granted, limit) = match principal {
+            Principal::Client {
+                client_id,
+                key_id,
+                exam_system,
+                institutions,
+                rate_limit_per_minute,
+            } => {
+                audit.client_id = client_id.clone();
+                audit.key_id = key_id;
+                (client_id, exam_system, institutions, rate_limit_per_minute)
+            }
+            Principal::Refused { reason } => {
+                audit.reason = reason;
+                return Err(Rejection::unauthenticated(
+                    "the credentials are missing, malformed, unknown or revoked: send Authorization: Bearer <api key>, or Basic credentials",
+                ));
+            }
+        };
+        match self
+            .limiter
+            .admit(&client_id, limit, flyt::time::now_ms())
+            .await
+        {
+            Ok(rate_limit::Verdict::Allowed) => {}
+            Ok(rate_limit::Verdict::Limited {
+                retry_after_seconds,
+            }) => return Err(Rejection::rate_limited(limit, retry_after_seconds)),
+            Err(error) => {
+                tracing::warn!(%error, "rate limit not counted; the call goes ahead");
+            }
+        }
+        let operation = operation::parse(method, raw_path, raw_query)?;
+        audit.operation = operation.name();
+        if let Some(system) = operation.system() {
+            if system != exam_system {
+                audit.reason =
+                    format!("path names exam system {system}, the client is {exam_system}");
+                return Err(Rejection::forbidden(format!(
+                    "this client acts as {exam_system} and may not use {system} in paths"
+                )));
+            }
+        }
+        let checked = if operation.has_body() {
+            Some(checked_body(request, &operation)?)
+        } else {
+            None
+        };
+        let (client, facts, answer) = match operation.institution_source() {
+            InstitutionSource::Query(institusjonsnr) => {
+                audit.institution = institusjonsnr.to_owned();
+                granted_or_forbidden(&granted, institusjonsnr, audit)?;
+                (self.fs_of(institusjonsnr).await?.1, None, None)
+            }
+            InstitutionSource::Exam(vurd_id) => {
+                audit.vurd_id = vurd_id.to_owned();
+                let (client, facts, answer) = self
+                    .exam(exam_system, vurd_id, &granted, audit, &operation)
+                    .await?;
+                (client, Some(facts), answer)
+            }
+            InstitutionSource::Body => {
+                let vurd_id = &checked
+                    .as_ref()
+                    .expect("an operation with a body was checked")
+                    .vurd_id;
+                audit.vurd_id = vurd_id.clone();
+                let (client, facts, _) = self
+                    .exam(exam_system, vurd_id, &granted, audit, &operation)
+                    .await?;
+                (client, Some(facts), None)
+            }
+            InstitutionSource::None => {
+                return Err(Rejection::not_found("no operation at this path"))
+            }
+        };
+        if let (Some(checked), Some(facts)) = (&checked, &facts) {
+            if !checked.grades.is_empty() {
+                if facts.grades.is_empty() {
+                    return Err(Rejection::fs_unavailable(
+                        "FS gave no grade scale for this exam, so no grade can be checked: ask the FS administrator",
+                    ));
+                }
+                body::check_grades(&checked.grades, &facts.grades)?;
+            }
+        }
+        if let Some(answer) = answer {
+            return Ok(answer);
+        }
+        let (method, path, query) = operation.fs_request();
+        let fs_started = Instant::now();
+        let forwarded = self
+            .forward(
+                &client,
+                method,
+                &path,
+                &query,
+                checked.as_ref().map(|c| &c.value),
+            )
+            .await;
+        audit.fs_ms = fs_started.elapsed().as_millis() as u64;
+        passed_back(forwarded?, &client_id)
+    }
+
+    /// Sends a request to FS within the time budget.
+    async fn forward(
+        &self,
+        client: &FsClient,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> std::result::Result<FsAnswer, Rejection> {
+        match tokio::time::timeout(
+            self.config.fs_budget,
+            client.forward(method, path, query, body),
+        )
+        .await
+        {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "FS failed");
+                Err(Rejection::fs_unavailable(format!(
+                    "FS failed: {}",
+                    error.category().as_str()
+                )))
+            }
+            Err(_) => Err(Rejection::fs_timeout(self.config.fs_budget.as_secs())),
+        }
+    }
+
+    /// The FS environment and client of an institution Flyt serves.
+    async fn fs_of(
+        &self,
+        institusjonsnr: &str,
+    ) -> std::result::Result<(String, FsClient), Rejection> {
+        let institution = self
+            .institutions
+            .by_institusjonsnr(institusjonsnr)
+            .await
+            .map_err(|error| configuration_failure(&error))?
+            .ok_or_else(|| {
+                Rejection::forbidden(format!(
+                    "institution {institusjonsnr} is not served by this proxy"
+                ))
+            })?;
+        let client = self
+            .connections
+            .fs(&institution)
+            .cloned()
+            .map_err(|error| configuration_failure(&error))?;
+        Ok((institution.fs_environment, client))
+    }
+
+    /// Finds the exam in FS (in the environments of the client's institutions), checks that its
+    /// institution is granted, and returns the FS client, its facts and — for `getExam`, whose
+    /// answer the lookup is — FS's answer.
+    async fn exam(
+        &self,
+        system: ExamSystem,
+        vurd_id: &str,
+        granted: &BTreeSet<String>,
+        audit: &mut Audit,
+        operation: &Operation,
+    ) -> std::result::Result<(FsClient, ExamFacts, Option<Answer>), Rejection> {
+        let wants_answer = matches!(operation, Operation::GetExam { .. });
+        if let Some(facts) = self.exams.get(system, vurd_id).filter(|_| !wants_answer) {
+            audit.institution = facts.institusjonsnr.clone();
+            granted_or_forbidden(granted, &facts.institusjonsnr, audit)?;
+            return Ok((self.fs_of(&facts.institusjonsnr).await?.1, facts, None));
+        }
+        let path = format!("/eksamen/{system}/{vurd_id}");
+        let mut searched = Vec::new();
+        for institusjonsnr in granted {
+            let Ok((environment, client)) = self.fs_of(institusjonsnr).await else {
+                continue;
+            };
+            if searched.contains(&environment) {
+                continue;
+            }
+            let fs_started = Instant::now();
+            let answer = self
+                .forward(&client, reqwest::Method::GET, &path, &[], None)
+                .await;
+            audit.fs_ms += fs_started.elapsed().as_millis() as u64;
+            let answer = answer?;
+            if answer.status == 404 {
+                searched.push(environment);
+                continue;
+            }
+            if answer.status != 200 {
+                return Err(unexpected(&answer, "exam info"));
+            }
+            let facts = ExamFacts::from_exam_info(&answer.body).ok_or_else(|| {
+                Rejection::fs_unavailable("FS's exam info names no institusjonsnr")
+            })?;
+            self.exams.put(system, vurd_id, facts.clone());
+            audit.institution = facts.institusjonsnr.clone();
+            granted_or_forbidden(granted, &facts.institusjonsnr, audit)?;
+            let (_, client) = self.fs_of(&facts.institusjonsnr).await?;
+            let answer = wants_answer.then_some(Answer {
+                status: 200,
+                body: answer.body,
+            });
+            return Ok((client, facts, answer));
+        }
+        Err(Rejection::not_found(format!(
+            "no exam with this vurdId in exam system {system}"
+        )))
+    }
+}
+
+/// 403 unless the institution is granted; the attempt is named in the audit.
+fn granted_or_forbidden(
+    granted: &BTreeSet<String>,
+    institusjonsnr: &str,
+    audit: &mut Audit,
+) -> std::result::Result<(), Rejection> {
+    if granted.contains(institusjonsnr) {
+        return Ok(());
+    }
+    audit.reason = format!(
+        "institution {institusjonsnr} is not granted to client {}",
+        audit.client_id
+    );
+    Err(Rejection::forbidden(format!(
+        "this client may not act for institution {institusjonsnr}: ask the Flyt operators for a grant"
+    )))
+}
+
+/// A body's media type, size and content checked.
+fn checked_body(
+    request: &ApiGatewayV2httpRequest,
+    operation: &Operation,
+) -> std::result::Result<body::CheckedBody, Rejection> {
+    let content_type = request
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(Rejection::unsupported_media_type());
+    }
+    let raw = match &request.body {
+        None => Vec::new(),
+        Some(text) if request.is_base64_encoded => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| Rejection::invalid("body", "the body could not be decoded"))?,
+        Some(text) => text.clone().into_bytes(),
+    };
+    if raw.len() > operation.body_limit() {
+        return Err(Rejection::too_large(operation.body_limit()));
+    }
+    body::check(operation, &raw)
+}
+
+/// FS's answer as the proxy's: successes pass through, refusals become 422/404, the rest 502.
+fn passed_back(answer: FsAnswer, client_id: &str) -> std::result::Result<Answer, Rejection> {
+    match answer.status {
+        200..=299 => Ok(Answer {
+            status: answer.status,
+            body: answer.body,
+        }),
+        404 => Err(Rejection::not_found(format!("FS: {}", fs_message(&answer)))),
+        400 | 409 | 422 => Err(Rejection::fs_rejected(format!(
+            "FS refused it: {}",
+            fs_message(&answer)
+        ))),
+        401 | 403 => {
+            tracing::error!(
+                client_id,
+                status = answer.status,
+                "FS refused Flyt's own credentials: check the FS secret"
+            );
+            Err(Rejection::fs_unavailable(
+                "FS refused the proxy's credentials; the operators are alerted",
+            ))
+        }
+        _ => Err(unexpected(&answer, "answer")),
+    }
+}
+
+fn unexpected(answer: &FsAnswer, what: &str) -> Rejection {
+    Rejection::fs_unavailable(format!(
+        "FS's {what} was unexpected ({}): {}",
+        answer.status,
+        fs_message(answer)
+    ))
+}
+
+/// FS's `{"feil": ...}` message, or a short excerpt of its body.
+fn fs_message(answer: &FsAnswer) -> String {
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.get("feil").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| flyt::http::excerpt(&String::from_utf8_lossy(&answer.body), 200))
+}
+
+fn configuration_failure(error: &flyt::Error) -> Rejection {
+    tracing::error!(%error, "the proxy's configuration is incomplete");
+    Rejection::fs_unavailable(
+        "the proxy cannot reach FS for this institution; the operators are alerted",
+    )
+}
+
+fn response(
+    status: u16,
+    body: Vec<u8>,
+    extra_headers: &[(&'static str, String)],
+) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response.headers.insert(
+        "content-type",
+        "application/json".parse().expect("a valid header value"),
+    );
+    for (name, value) in extra_headers {
+        if let Ok(value) = value.parse() {
+            response.headers.insert(*name, value);
+        }
+    }
+    response.body = Some(Body::Text(String::from_utf8_lossy(&body).into_owned()));
+    response
+}

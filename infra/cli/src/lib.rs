@@ -1,0 +1,83 @@
+//! `flyt`, the operators' command line. One module per command group, each with its own clap
+//! subcommand enum and a `run` that executes it:
+//!
+//! - [`clients`]: the DigEks proxy's clients — their grants and passwords.
+//! - [`keys`]: the clients' API keys — issue, revoke, show.
+//!
+//! [`context`] holds what every group shares (the global flags, the AWS clients); [`validate`]
+//! the pure checks of arguments; [`output`] the plain-text layout.
+
+pub mod clients;
+pub mod context;
+pub mod keys;
+pub mod output;
+pub mod validate;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::{Context, GlobalArgs};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flyt",
+    version,
+    about = "Operates Flyt: the DigEks proxy's clients and API keys",
+    long_about = "Operates Flyt: the DigEks proxy's clients and API keys.\n\n\
+        Region and credentials come from the standard AWS environment (AWS_PROFILE, AWS_REGION, \
+        AWS_ACCESS_KEY_ID, ...); AWS_ENDPOINT_URL points it at an emulator instead."
+)]
+pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command group and command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The DigEks proxy's clients: their grants and passwords.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+    /// The clients' API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Runs a parsed command line. The error's message is what to show the operator.
+pub async fn run(cli: Cli) -> flyt::Result<()> {
+    let context = Context::new(cli.global);
+    match cli.command {
+        Command::Clients(command) => clients::run(command, &context).await,
+        Command::Keys(command) => keys::run(command, &context).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_clients_table_flag_is_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "flyt",
+            "keys",
+            "show",
+            "0123456789ab",
+            "--clients-table",
+            "Config",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.clients_table.as_deref(), Some("Config"));
+    }
+}

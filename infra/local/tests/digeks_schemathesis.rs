@@ -1,0 +1,81 @@
+//! Schemathesis (pinned in `infra/requirements.txt`, installed in `.venv` by setup) generates
+//! requests from the served OpenAPI document — valid ones and ones the document forbids — and
+//! sends them through the local gateway, authorizer and proxy to the sandbox's FS. It must find no
+//! 5xx, no status, header, media type or body the document does not describe, and no request the
+//! document forbids answered as a success.
+
+mod common;
+
+use std::process::Command;
+
+use common::digeks::{client, digeks_platform};
+use flyt::institution::ExamSystem;
+use flyt_local::emulator::project_root;
+
+/// The checks run: every one about the API keeping its document.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+response_headers_conformance,response_schema_conformance,negative_data_rejection";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let st = project_root().join(".venv/bin/st");
+    assert!(
+        st.exists(),
+        "{} is missing: run bash infra/scripts/setup.sh",
+        st.display()
+    );
+    let local = digeks_platform().await;
+    let key = local
+        .digeks_client(&client(
+            "inspera",
+            ExamSystem::Inspera,
+            &["185", "1120"],
+            1_000_000,
+        ))
+        .await
+        .unwrap();
+    let report = std::env::temp_dir().join(format!("flyt-schemathesis-{}.xml", std::process::id()));
+    let document = format!("{}/v1/openapi.json", local.gateway.url);
+    let output = tokio::task::spawn_blocking({
+        let report = report.clone();
+        move || {
+            // Run outside the clone: Schemathesis keeps its example database in the working folder.
+            Command::new(st)
+                .current_dir(std::env::temp_dir())
+                .arg("run")
+                .arg(&document)
+                .args(["--checks", CHECKS])
+                .args(["--header", &format!("Authorization: Bearer {key}")])
+                .args([
+                    "--max-examples",
+                    "30",
+                    "--seed",
+                    "20261123",
+                    "--workers",
+                    "2",
+                ])
+                .args(["--request-timeout", "30", "--no-color"])
+                .args(["--report", "junit", "--report-junit-path"])
+                .arg(&report)
+                .output()
+                .expect("schemathesis runs")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    eprintln!("{stdout}");
+    let junit = std::fs::read_to_string(&report).expect("the JUnit report");
+    let tests = junit.matches("<testcase").count();
+    assert!(
+        tests >= 13,
+        "every operation was tested: {tests} test cases\n{stdout}"
+    );
+    assert!(local.sandbox.fs.request_count() > 0, "requests reached FS");
+}
