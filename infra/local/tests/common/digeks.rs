@@ -19,7 +19,12 @@ pub const INSTITUTIONS: [(&str, &str); 4] = [
 
 /// A platform whose FS serves [`INSTITUTIONS`], with a few appeals and requests each.
 pub async fn digeks_platform() -> Local {
-    let options = LocalOptions {
+    digeks_platform_with(&[]).await
+}
+
+/// The same, with environment values that differ for every function.
+pub async fn digeks_platform_with(env: &[(&str, &str)]) -> Local {
+    let mut options = LocalOptions {
         sandbox: SandboxOptions {
             institutions: INSTITUTIONS
                 .iter()
@@ -32,6 +37,9 @@ pub async fn digeks_platform() -> Local {
         },
         ..LocalOptions::default()
     };
+    for (name, value) in env {
+        options.env.insert((*name).to_owned(), (*value).to_owned());
+    }
     Local::start(Emulator::shared(), options)
         .await
         .expect("the local platform starts")
