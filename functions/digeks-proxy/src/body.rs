@@ -363,7 +363,8 @@ fn is_group_id(value: &str) -> bool {
 
 fn is_https_url(value: &str) -> bool {
     value.strip_prefix("https://").is_some_and(|rest| {
-        (1..=2000).contains(&rest.chars().count()) && !rest.chars().any(char::is_whitespace)
+        (1..=2000).contains(&rest.chars().count())
+            && !rest.chars().any(|c| c.is_whitespace() || c == '\u{feff}')
     })
 }
 

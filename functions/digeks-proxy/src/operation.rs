@@ -484,9 +484,15 @@ fn exam_system(segment: &str) -> Result<ExamSystem, Rejection> {
     }
 }
 
+/// A path's `vurdId`, percent-decoded once (clients encode `=` and `+`); what decodes to anything
+/// outside the pattern — a `/`, a `.`, a CR — is refused.
 fn path_vurd_id(segment: &str) -> Result<String, Rejection> {
-    if is_vurd_id(segment) {
-        Ok(segment.to_owned())
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|d| d.into_owned())
+        .unwrap_or_default();
+    if is_vurd_id(&decoded) {
+        Ok(decoded)
     } else {
         Err(Rejection::invalid(
             "path.vurdId",
@@ -513,8 +519,21 @@ fn is_aid(value: &str) -> bool {
     matches!(value, "A" | "B" | "C" | "D" | "E")
 }
 
-/// A real date `yyyy-MM-dd` or time `yyyy-MM-ddTHH:mm:ss`.
+/// A real date `yyyy-MM-dd` or time `yyyy-MM-ddTHH:mm:ss`: digits exactly where the shape has
+/// them (chrono alone would take `+2026-1-01`), and a date that exists.
 pub fn is_date_or_time(value: &str) -> bool {
+    let shape = "dddd-dd-ddTdd:dd:dd";
+    let shaped = value.len() <= shape.len()
+        && value
+            .bytes()
+            .zip(shape.bytes())
+            .all(|(b, expected)| match expected {
+                b'd' => b.is_ascii_digit(),
+                other => b == other,
+            });
+    if !shaped {
+        return false;
+    }
     match value.len() {
         10 => chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok(),
         19 => chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S").is_ok(),
@@ -645,6 +664,23 @@ mod tests {
     #[test]
     fn traversal_and_odd_segments_are_400_naming_the_parameter() {
         assert_eq!(
+            field(parse("GET", "/v1/eksamen/INSPERA/abcd%2Fefgh", "")),
+            "path.vurdId"
+        );
+        let encoded = parse(
+            "GET",
+            "/v1/eksamen/INSPERA/MTg1LUlORjEwMC0xLTIwMjYtSMOYU1QtMQ%3D%3D",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            encoded,
+            Operation::GetExam {
+                system: ExamSystem::Inspera,
+                vurd_id: ID.to_owned()
+            }
+        );
+        assert_eq!(
             field(parse("GET", "/v1/eksamen/INSPERA/..", "")),
             "path.vurdId"
         );
@@ -754,5 +790,7 @@ mod tests {
         assert!(!is_date_or_time("2026-13-01"));
         assert!(!is_date_or_time("2026-11-23T25:00:00"));
         assert!(!is_date_or_time("2026-11-23 10:00:00"));
+        assert!(!is_date_or_time("+2026-1-01"));
+        assert!(!is_date_or_time("2026-1-011"));
     }
 }

@@ -125,7 +125,7 @@ async fn run(
         local.sandbox.inspera_url
     );
     println!(
-        "gateway   {} (webhook routes of template.yaml)",
+        "gateway   {} (webhook and DigEks routes of template.yaml)",
         local.gateway.url
     );
     println!("stack     {} (from template.yaml)", local.stack.name);
@@ -148,6 +148,7 @@ async fn run(
             fault_rate * 100.0
         );
     }
+    let mut first_round = true;
     loop {
         println!("firing schedules");
         for (schedule, answer) in local.fire_schedules().await? {
@@ -173,6 +174,11 @@ async fn run(
         print_appeals_report(&local).await?;
         let sweep = local.archive_theses().await?;
         print_thesis_report(&local, &sweep).await?;
+        if first_round {
+            // Keys are issued once: a client holds at most two.
+            flyt_local::digeks_demo::exercise(&local).await?;
+            first_round = false;
+        }
         if once {
             return Ok(());
         }
