@@ -16,12 +16,14 @@ from moto.server import ThreadedMotoServer
 
 import moto_patches
 import moto_s3_patches
+import moto_sqs_patches
 
 
 def main() -> None:
     port = int(sys.argv[1])
     moto_patches.apply()
     moto_s3_patches.apply()
+    moto_sqs_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"

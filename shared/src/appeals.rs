@@ -99,6 +99,9 @@ pub struct DispatchItem {
     pub changed_at: String,
     /// The execution of the poll that read it.
     pub execution_id: String,
+    /// An operator's replay asked for it to be applied again even if it was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 impl DispatchItem {
@@ -125,6 +128,7 @@ impl DispatchItem {
             requested_at: text(change.dato_bedt_om),
             changed_at: text(change.endret_dato),
             execution_id: execution_id.to_owned(),
+            force: false,
         }
     }
 
@@ -152,6 +156,10 @@ impl Applicable for DispatchItem {
 
     fn execution_id(&self) -> &str {
         &self.execution_id
+    }
+
+    fn force(&self) -> bool {
+        self.force
     }
 
     fn label(&self) -> String {

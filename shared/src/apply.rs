@@ -40,6 +40,10 @@ pub trait Applicable: Clone + Send + Sync {
     /// Checks the item before anything is sent anywhere; failures are Mapping errors naming the
     /// item and the field.
     fn validate(&self) -> Result<()>;
+    /// Whether an operator forced it to be applied again at a version already applied.
+    fn force(&self) -> bool {
+        false
+    }
 }
 
 /// What applying one item did: the counter it adds to, and optionally a line for its execution.

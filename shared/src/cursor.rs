@@ -2,6 +2,10 @@
 //! invocations moves a cursor at a time. A cursor only moves forward from the position its owner
 //! read (a conditional write), and only after the work it covers is durably enqueued — so a crash
 //! re-sends a page but never skips one.
+//!
+//! A cursor records when it last moved (`updated_at`) and when its lease was last taken
+//! (`acquired_at`), both epoch ms: a cursor neither moved nor taken for longer than its schedule
+//! allows belongs to a poll or drain that has stopped running.
 
 use std::time::Duration;
 
@@ -87,12 +91,13 @@ impl CursorStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("{PREFIX}{name}")))
-            .update_expression("SET #owner = :owner, #expires = :expires, #exec = :exec, #seq = if_not_exists(#seq, :zero)")
+            .update_expression("SET #owner = :owner, #expires = :expires, #exec = :exec, #seq = if_not_exists(#seq, :zero), #acquired = :now")
             .condition_expression("attribute_not_exists(#owner) OR #expires < :now OR #owner = :owner")
             .expression_attribute_names("#owner", "lease_owner")
             .expression_attribute_names("#expires", "lease_expires_at")
             .expression_attribute_names("#exec", "execution_id")
             .expression_attribute_names("#seq", "page_sequence")
+            .expression_attribute_names("#acquired", "acquired_at")
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":expires", n(now + lease.as_millis() as i64))
             .expression_attribute_values(":exec", s(execution_id))

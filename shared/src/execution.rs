@@ -360,6 +360,34 @@ impl ExecutionStore {
         Ok(output.items().iter().map(execution_from).collect())
     }
 
+    /// The newest `limit` executions of every interface, newest first. Scans the whole
+    /// [`BY_INTERFACE_INDEX`] (it holds the executions' heads only, never their lines), page by
+    /// page, so its cost grows with the executions kept: meant for operators' tools, not for
+    /// functions — those know their interface and use [`ExecutionStore::list`].
+    pub async fn recent(&self, limit: usize) -> Result<Vec<Execution>> {
+        let items: Vec<Item> = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .index_name(BY_INTERFACE_INDEX)
+            .filter_expression("sk = :head")
+            .expression_attribute_values(":head", s("HEAD"))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("DynamoDB", "Scan", e))?;
+        let mut executions: Vec<Execution> = items.iter().map(execution_from).collect();
+        executions.sort_by(|a, b| {
+            b.started_at_ms
+                .cmp(&a.started_at_ms)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        executions.truncate(limit);
+        Ok(executions)
+    }
+
     async fn write_lines(&self, id: &str, lines: &[LogLine]) -> Result<()> {
         let requests: Vec<WriteRequest> = lines
             .iter()

@@ -8,8 +8,10 @@
 //!   complete pipeline of consuming functions. [`sender`]: batched sending.
 //! - [`cursor`], [`ordering`], [`open_explanations`]: state in DynamoDB with conditional writes.
 //!   [`archiver`]: theses into the S3 archive, crash-safe; [`thesis_store`]: theses and holds.
-//! - [`execution`]: executions and their categorised log lines.
+//! - [`execution`]: executions and their categorised log lines. [`export`]: an execution as CSV
+//!   or XLSX.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
+//!   [`notify`]: failure notifications to Slack through a per-interface blacklist.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
 //! - [`credentials`], [`api_clients`], [`principal`]: the DigEks proxy's API keys and passwords,
 //!   its clients and their grants, and what the authorizer hands the proxy.
@@ -34,8 +36,10 @@ pub mod cursor;
 pub mod dynamo;
 pub mod error;
 pub mod execution;
+pub mod export;
 pub mod http;
 pub mod institution;
+pub mod notify;
 pub mod observability;
 pub mod open_explanations;
 pub mod ordering;

@@ -32,6 +32,9 @@ pub struct ItemVersion {
     pub key: String,
     /// The version, increasing with the source's change order.
     pub version: u64,
+    /// Apply it again even if this very version was applied (an operator's forced replay); a
+    /// newer applied version still wins.
+    pub force: bool,
 }
 
 /// The answer to a claim.
@@ -232,6 +235,11 @@ impl OrderingStore {
     }
 
     fn claim_action(&self, item: &ItemVersion, token: &str, now: i64) -> TransactWriteItem {
+        let not_applied = if item.force {
+            "applied_version <= :v"
+        } else {
+            "applied_version < :v"
+        };
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(format!("{PREFIX}{}", item.key)))
@@ -239,11 +247,11 @@ impl OrderingStore {
                 "SET claim_token = :token, claim_version = :v, claim_expires_at = :lease_end, \
                  sent_version = :v, expires_at = :expires",
             )
-            .condition_expression(
-                "(attribute_not_exists(applied_version) OR applied_version < :v OR expires_at < :now_s) \
+            .condition_expression(format!(
+                "(attribute_not_exists(applied_version) OR {not_applied} OR expires_at < :now_s) \
                  AND (attribute_not_exists(sent_version) OR sent_version <= :v OR expires_at < :now_s) \
-                 AND (attribute_not_exists(claim_token) OR claim_expires_at < :now)",
-            )
+                 AND (attribute_not_exists(claim_token) OR claim_expires_at < :now)"
+            ))
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":v", n(item.version))
             .expression_attribute_values(":lease_end", n(now + self.lease.as_millis() as i64))
@@ -322,7 +330,11 @@ fn classify(item: &ItemVersion, old: &Item, now_ms: i64) -> Claim {
         .is_none_or(|e| e >= now_ms / 1000);
     let sent: Option<u64> = old.number("sent_version");
     match (applied, sent) {
-        (Some(applied_version), _) if applied_version >= item.version && record_live => {
+        (Some(applied_version), _)
+            if (applied_version > item.version
+                || (applied_version == item.version && !item.force))
+                && record_live =>
+        {
             Claim::AlreadyApplied { applied_version }
         }
         (_, Some(sent_version)) if sent_version > item.version && record_live => {
@@ -346,6 +358,7 @@ mod tests {
         ItemVersion {
             key: "objects#9788205000000#ol".into(),
             version,
+            force: false,
         }
     }
 
@@ -375,6 +388,30 @@ mod tests {
         assert_eq!(
             classify(&item(2), &old, 0),
             Claim::AlreadyApplied { applied_version: 3 }
+        );
+    }
+
+    #[test]
+    fn a_forced_item_is_not_already_applied_at_its_own_version() {
+        let old = Item::from([
+            ("applied_version".to_owned(), n(7)),
+            ("claim_expires_at".to_owned(), n(5_000)),
+        ]);
+        let forced = ItemVersion {
+            force: true,
+            ..item(7)
+        };
+        assert_eq!(
+            classify(&forced, &old, 1_000),
+            Claim::Busy { until_ms: 5_000 }
+        );
+        let older = ItemVersion {
+            force: true,
+            ..item(6)
+        };
+        assert_eq!(
+            classify(&older, &old, 1_000),
+            Claim::AlreadyApplied { applied_version: 7 }
         );
     }
 

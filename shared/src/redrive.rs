@@ -1,6 +1,8 @@
 //! Moves a dead-letter queue's messages back to their source queue, body and attributes intact
-//! (receive → send → delete). On AWS the console's "Start DLQ redrive" does the same through
-//! `StartMessageMoveTask`; the local emulator lacks that API, so the CLI and the tests use this.
+//! (receive → send → delete), each parked message to the queue in its `flyt-source-queue`
+//! attribute. The console's "Start DLQ redrive" and `flyt dlq redrive` use SQS's
+//! `StartMessageMoveTask` instead; `flyt dlq redrive --own-move`, `flyt-local redrive` and the
+//! tests use this, as does `flyt dlq redrive` on an endpoint without message move tasks.
 //! A crash between send and delete leaves a copy in both queues: consumers are idempotent.
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@
 //! the others poll as usual. The cursor moves only after the changes are queued.
 
 mod config;
+mod replay;
 mod window;
 
 use flyt::appeals::{DispatchItem, RequestKind};
@@ -26,6 +27,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 pub use config::Config;
+pub use replay::{ReplayReport, ReplayRequest};
 pub use window::Position;
 
 /// (Institution, kind) lists polled at once.
@@ -58,6 +60,7 @@ pub struct Poller {
     cursors: CursorStore,
     executions: ExecutionStore,
     sender: Sender,
+    dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Poller {
@@ -79,13 +82,30 @@ impl Poller {
             cursors: CursorStore::new(aws.dynamodb.clone(), &config.state_table),
             executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
             sender: Sender::new(aws.sqs.clone(), retry, 4),
+            dynamodb: aws.dynamodb.clone(),
             connections,
             config,
         })
     }
 
-    /// The Lambda handler: polls every list of every active institution. Fails only when the
-    /// institutions cannot be read at all; everything else is reported per list.
+    /// The Lambda handler: `{"replay": {...}}` replays one list over a window (see
+    /// [`ReplayRequest`]); any other event (the schedule's) polls every list.
+    pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value> {
+        match event.get("replay") {
+            Some(request) => {
+                let request: ReplayRequest = serde_json::from_value(request.clone()).map_err(|e| {
+                    Error::configuration(format!(
+                        "replay: expected {{\"org_id\", \"kind\": \"klage\"|\"begrunnelse\", \"from\", \"to\", \"dry_run\"?, \"force\"?}}: {e}"
+                    ))
+                })?;
+                to_json(&self.replay(&request).await?)
+            }
+            None => to_json(&self.poll_all().await?),
+        }
+    }
+
+    /// Polls every list of every active institution. Fails only when the institutions cannot be
+    /// read at all; everything else is reported per list.
     pub async fn poll_all(&self) -> Result<Vec<PollReport>> {
         let institutions = self.institutions.active().await?;
         let mut lists = Vec::new();
@@ -283,4 +303,9 @@ impl Poller {
             .await?;
         self.executions.finish(&execution_id).await
     }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::technical(format!("a report did not serialise: {e}")))
 }

@@ -9,8 +9,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = AwsClients::from_environment().await;
     let poller = fs_poll::Poller::from_vars(&Vars::from_process(), &aws).await?;
     let poller = &poller;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        poller.poll_all().await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        poller.handle(event.payload).await
     }))
     .await
 }

@@ -120,6 +120,7 @@ mod tests {
             requested_at: String::new(),
             changed_at: at.into(),
             execution_id: "e".into(),
+            force: false,
         }
     }
 

@@ -3,12 +3,18 @@
 //!
 //! - [`clients`]: the DigEks proxy's clients — their grants and passwords.
 //! - [`keys`]: the clients' API keys — issue, revoke, show.
+//! - [`executions`]: what ran and how it went — list, show, export as XLSX or CSV.
+//! - [`dlq`]: the dead-letter queues — list, peek, redrive.
+//! - [`invoke`]: running a step again — re-run an execution, replay an FS list over a window.
 //!
 //! [`context`] holds what every group shares (the global flags, the AWS clients); [`validate`]
 //! the pure checks of arguments; [`output`] the plain-text layout.
 
 pub mod clients;
 pub mod context;
+pub mod dlq;
+pub mod executions;
+pub mod invoke;
 pub mod keys;
 pub mod output;
 pub mod validate;
@@ -22,8 +28,8 @@ use crate::context::{Context, GlobalArgs};
 #[command(
     name = "flyt",
     version,
-    about = "Operates Flyt: the DigEks proxy's clients and API keys",
-    long_about = "Operates Flyt: the DigEks proxy's clients and API keys.\n\n\
+    about = "Operates Flyt: executions, dead-letter queues, re-runs and replays, the DigEks proxy's clients and keys",
+    long_about = "Operates Flyt: executions, dead-letter queues, re-runs and replays, the DigEks proxy's clients and keys.\n\n\
         Region and credentials come from the standard AWS environment (AWS_PROFILE, AWS_REGION, \
         AWS_ACCESS_KEY_ID, ...); AWS_ENDPOINT_URL points it at an emulator instead."
 )]
@@ -45,6 +51,15 @@ pub enum Command {
     /// The clients' API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Executions: what ran, how it went, and what to do about its errors.
+    #[command(subcommand)]
+    Executions(executions::ExecutionsCommand),
+    /// Dead-letter queues: what is parked there and why, and moving it back.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Running a step again: re-run an execution, replay an FS list over a window.
+    #[command(subcommand)]
+    Run(invoke::RunCommand),
 }
 
 /// Runs a parsed command line. The error's message is what to show the operator.
@@ -53,6 +68,9 @@ pub async fn run(cli: Cli) -> flyt::Result<()> {
     match cli.command {
         Command::Clients(command) => clients::run(command, &context).await,
         Command::Keys(command) => keys::run(command, &context).await,
+        Command::Executions(command) => executions::run(command, &context).await,
+        Command::Dlq(command) => dlq::run(command, &context).await,
+        Command::Run(command) => invoke::run(command, &context).await,
     }
 }
 

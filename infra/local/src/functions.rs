@@ -22,6 +22,12 @@ impl Function for bokbasen_fetch::Fetcher {
     }
 }
 
+impl Function for ops_watch::Watch {
+    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(self.handle(event))
+    }
+}
+
 impl Function for thesis_archive::Archivist {
     fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(self.handle(event))
@@ -51,11 +57,8 @@ sqs_function!(exam_dispatch::Dispatcher);
 sqs_function!(fs_return::Returner);
 
 impl Function for fs_poll::Poller {
-    fn invoke(&self, _event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
-        Box::pin(async move {
-            let reports = self.poll_all().await?;
-            serde_json::to_value(reports).map_err(|e| flyt::Error::technical(e.to_string()))
-        })
+    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(self.handle(event))
     }
 }
 
@@ -153,6 +156,11 @@ pub async fn build(
         ),
         "digeks-proxy" => Arc::new(
             digeks_proxy::Proxy::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "ops-watch" => Arc::new(
+            ops_watch::Watch::from_vars(vars, aws)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

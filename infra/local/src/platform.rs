@@ -246,6 +246,10 @@ impl Local {
                     "AlmaSecret".to_owned(),
                     serde_json::json!({"api_key": options.sandbox.alma_api_key}).to_string(),
                 ),
+                (
+                    "SlackWebhookSecret".to_owned(),
+                    serde_json::json!({"webhook_url": sandbox.slack_url}).to_string(),
+                ),
             ])
             .into_iter()
             .chain(appeal_secrets(&options.sandbox, &sandbox))

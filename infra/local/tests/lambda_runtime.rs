@@ -23,7 +23,7 @@ const BOKBASEN_HOST: &str = "https://api.bokbasen.io";
 /// How long one invocation may take before the test gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(40);
 /// The functions under test: binary name = cargo-lambda function name = events folder.
-const FUNCTIONS: [&str; 10] = [
+const FUNCTIONS: [&str; 11] = [
     "bokbasen-fetch",
     "alma-forward",
     "fs-poll",
@@ -34,6 +34,7 @@ const FUNCTIONS: [&str; 10] = [
     "thesis-archive",
     "digeks-authorizer",
     "digeks-proxy",
+    "ops-watch",
 ];
 
 /// A process started by this test, killed (and reaped) when dropped, also when the test panics.
@@ -659,6 +660,41 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                         "{label}: {parked:?}"
                     );
                 }
+                ("ops-watch", "schedule") => {
+                    // Run last: the samples before it parked messages in dead-letter queues; each
+                    // one holding messages is a finding.
+                    let holding = local
+                        .dead_letter_depths()
+                        .await
+                        .expect("the dead-letter queues' depths")
+                        .into_iter()
+                        .filter(|(_, depth)| *depth > 0)
+                        .count();
+                    assert!(
+                        holding >= 4,
+                        "{label}: Alma, dispatch, return and thesis DLQs"
+                    );
+                    assert_eq!(
+                        answer["findings"]["dead_letter"].as_u64(),
+                        Some(holding as u64),
+                        "{label}: {answer}"
+                    );
+                    assert_eq!(answer["check_errors"], 0, "{label}: {answer}");
+                    assert_eq!(answer["notify_failed"], 0, "{label}: {answer}");
+                    let notified = answer["notified"].as_u64().unwrap_or_default();
+                    assert!(notified >= 4, "{label}: {answer}");
+                    assert_eq!(
+                        local.sandbox.slack.messages().len() as u64,
+                        notified,
+                        "{label}: one Slack message per notification"
+                    );
+                    assert!(
+                        answer["execution_id"]
+                            .as_str()
+                            .is_some_and(|id| id.starts_with("ops-watch-")),
+                        "{label}: {answer}"
+                    );
+                }
                 _ => panic!("{label}: a sample without checks; add what its answer must be"),
             }
             answered.push(label);
@@ -681,6 +717,47 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
         answered.len(),
         samples,
         "every sample was invoked: {answered:?}"
+    );
+
+    // The operators' CLI re-runs and replays through the Lambda Invoke API: here the local runtime
+    // emulator's, as on AWS Lambda's.
+    let flyt = |args: &[&str]| {
+        let output = std::process::Command::new(function_binary("flyt"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("FLYT_STACK")
+            .output()
+            .expect("the flyt binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "flyt {args:?}: {stdout}\n{stderr}");
+        stdout
+    };
+    let now = chrono::Utc::now();
+    let window = |offset: chrono::Duration| (now + offset).format("%Y-%m-%dT%H:%M:%S").to_string();
+    let (from, to) = (
+        window(chrono::Duration::days(-3)),
+        window(chrono::Duration::minutes(1)),
+    );
+    let dry_run = flyt(&[
+        "run",
+        "replay",
+        "--institution",
+        "uib",
+        "--kind",
+        "klage",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--dry-run",
+    ]);
+    assert!(
+        dry_run.contains("changes in the window") && dry_run.contains("would be delivered"),
+        "{dry_run}"
     );
     drop(processes);
     drop(watch);

@@ -29,6 +29,7 @@ fn item(key: &str, version: u64) -> ItemVersion {
     ItemVersion {
         key: key.to_owned(),
         version,
+        force: false,
     }
 }
 

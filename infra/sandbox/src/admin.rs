@@ -55,6 +55,15 @@ impl Switchable for WiseflowState {
     }
 }
 
+impl Switchable for crate::SlackState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
 impl Switchable for crate::InsperaState {
     fn set(&self, faults: Faults) {
         self.set_faults(faults);
@@ -328,4 +337,28 @@ async fn advance_explanations(
             .into_response();
     }
     Json(json!({ "moved": state.advance_explanations(body.state) })).into_response()
+}
+
+/// Admin routes of the Slack server.
+pub(crate) fn slack_routes() -> Router<Arc<crate::SlackState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<crate::SlackState>).get(get_faults::<crate::SlackState>),
+        )
+        .route("/_sandbox/state", get(slack_state))
+        .route("/_sandbox/messages", get(slack_messages))
+}
+
+async fn slack_state(State(state): State<Arc<crate::SlackState>>) -> Json<Value> {
+    Json(json!({
+        "request_count": state.request_count(),
+        "messages": state.messages().len(),
+        "faults": state.faults(),
+    }))
+}
+
+/// `GET /_sandbox/messages`: every message the webhook accepted, in order.
+async fn slack_messages(State(state): State<Arc<crate::SlackState>>) -> Json<Value> {
+    Json(json!(state.messages()))
 }

@@ -9,7 +9,9 @@
 //! [`Sandbox::wiseflow`]) serves flows derived from FS's exams, and Inspera
 //! ([`Sandbox::inspera_url`], [`Sandbox::inspera`]) tests derived from them,
 //! with signed webhooks. Both exam systems also hold master theses with
-//! their files ([`SandboxThesis`], generated in one place for both). The `flyt-sandbox`
+//! their files ([`SandboxThesis`], generated in one place for both). Slack
+//! ([`Sandbox::slack_url`], [`Sandbox::slack`]) is one incoming webhook that
+//! records the messages posted to it. The `flyt-sandbox`
 //! binary runs the same servers as a separate process, steered over
 //! `/_sandbox/*` HTTP routes instead.
 
@@ -21,6 +23,7 @@ mod faults;
 mod fs;
 mod inspera;
 mod isbn;
+mod slack;
 mod theses;
 mod wiseflow;
 
@@ -43,6 +46,7 @@ pub use inspera::{
     InsperaExplanation, InsperaExplanationStatus, InsperaOutcome, InsperaRequestCount,
     InsperaState, InsperaTest, InsperaWebhookDelivery, INSPERA_EXPLANATIONS_OPTION,
 };
+pub use slack::{SlackMessage, SlackState, SLACK_WEBHOOK_PATH};
 pub use theses::{
     SandboxThesis, SandboxThesisFile, ThesisAccess, ThesisCase, THESIS_EMBARGO_UNTIL,
     THESIS_LARGE_FILE_BYTES,
@@ -142,6 +146,8 @@ pub struct SandboxPorts {
     pub wiseflow: u16,
     /// Inspera's port.
     pub inspera: u16,
+    /// Slack's port.
+    pub slack: u16,
 }
 
 /// The simulated systems, serving until the sandbox is dropped.
@@ -166,6 +172,10 @@ pub struct Sandbox {
     pub inspera_url: String,
     /// Inspera's state (derived from FS), for inspection and steering.
     pub inspera: Arc<InsperaState>,
+    /// The full URL of Slack's one incoming webhook, token path included.
+    pub slack_url: String,
+    /// Slack's state: the messages posted, for inspection and steering.
+    pub slack: Arc<SlackState>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -213,6 +223,7 @@ impl Sandbox {
             fs: fs_port,
             wiseflow: wiseflow_port,
             inspera: inspera_port,
+            slack: slack_port,
         } = ports;
         let bokbasen_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, bokbasen_port)).await?;
         let alma_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, alma_port)).await?;
@@ -224,6 +235,12 @@ impl Sandbox {
         let wiseflow_url = format!("http://{}", wiseflow_listener.local_addr()?);
         let inspera_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, inspera_port)).await?;
         let inspera_url = format!("http://{}", inspera_listener.local_addr()?);
+        let slack_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, slack_port)).await?;
+        let slack_url = format!(
+            "http://{}{}",
+            slack_listener.local_addr()?,
+            SLACK_WEBHOOK_PATH
+        );
 
         let catalog = Arc::new(catalog::Catalog::default());
         let bokbasen = Arc::new(BokbasenState::new(
@@ -236,6 +253,7 @@ impl Sandbox {
         let fs = Arc::new(FsState::new(&options, chrono::Utc::now()));
         let wiseflow = Arc::new(WiseflowState::new(&options, fs.clone()));
         let inspera = Arc::new(InsperaState::new(&options, fs.clone()));
+        let slack = Arc::new(SlackState::new(&options));
 
         let servers = vec![
             serve(
@@ -256,6 +274,7 @@ impl Sandbox {
                 inspera::router(inspera.clone()),
             ),
             inspera::spawn_delivery(inspera.clone()),
+            serve("slack", slack_listener, slack::router(slack.clone())),
         ];
         tracing::info!(%bokbasen_url, %alma_url, %fs_url, %wiseflow_url, %inspera_url, "sandbox started");
         Ok(Sandbox {
@@ -269,6 +288,8 @@ impl Sandbox {
             wiseflow,
             inspera_url,
             inspera,
+            slack_url,
+            slack,
             servers,
         })
     }

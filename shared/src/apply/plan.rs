@@ -39,6 +39,7 @@ impl<T: Applicable> Work<T> {
         ItemVersion {
             key: self.item.key(),
             version: self.item.version(),
+            force: self.item.force(),
         }
     }
 }

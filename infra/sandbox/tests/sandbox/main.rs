@@ -7,6 +7,7 @@ mod fs;
 mod fs_exams;
 mod inspera;
 mod process;
+mod slack;
 mod theses;
 mod wiseflow;
 

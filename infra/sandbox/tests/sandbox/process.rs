@@ -50,6 +50,15 @@ async fn the_binary_prints_its_urls_and_serves() {
     .await
     .unwrap();
     assert_eq!(fs.status(), 200);
+    let slack_url = urls["slack_url"].as_str().unwrap();
+    assert!(slack_url.ends_with(flyt_sandbox::SLACK_WEBHOOK_PATH));
+    let slack = reqwest::Client::new()
+        .post(slack_url)
+        .body(r#"{"text":"from the process test"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slack.status(), 200);
     child.kill().expect("kill");
     child.wait().expect("wait");
 }
