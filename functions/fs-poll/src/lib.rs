@@ -267,18 +267,7 @@ impl Poller {
         }
         let execution_id = self.executions.start(interface, "schedule").await?;
         report.execution_id = Some(execution_id.clone());
-        let messages: Vec<OutgoingMessage> = fresh
-            .into_iter()
-            .map(|mut item| {
-                item.execution_id = execution_id.clone();
-                let body = serde_json::to_string(&item).expect("a dispatch item serialises");
-                OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)
-            })
-            .collect();
-        let queued = self
-            .sender
-            .send_all(&self.config.dispatch_queue_url, messages)
-            .await?;
+        let queued = self.queue(fresh, &execution_id).await?;
         report.queued = queued;
         let moved = self
             .cursors
@@ -302,6 +291,23 @@ impl Poller {
             )
             .await?;
         self.executions.finish(&execution_id).await
+    }
+}
+
+impl Poller {
+    /// Queues items for exam-dispatch, accounted to `execution_id`; returns how many were sent.
+    async fn queue(&self, items: Vec<DispatchItem>, execution_id: &str) -> Result<usize> {
+        let messages: Vec<OutgoingMessage> = items
+            .into_iter()
+            .map(|mut item| {
+                item.execution_id = execution_id.to_owned();
+                let body = serde_json::to_string(&item).expect("a dispatch item serialises");
+                OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, execution_id)
+            })
+            .collect();
+        self.sender
+            .send_all(&self.config.dispatch_queue_url, messages)
+            .await
     }
 }
 

@@ -7,10 +7,8 @@
 
 use flyt::appeals::{fs_timestamp, DispatchItem, RequestKind};
 use flyt::apply::Applicable;
-use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::execution::LogLine;
 use flyt::ordering::OrderingStore;
-use flyt::sender::OutgoingMessage;
 use flyt::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -134,19 +132,14 @@ impl Poller {
         let interface = format!("fs-poll-{}-{}", request.org_id, request.kind);
         let execution_id = self.executions.start(&interface, "replay").await?;
         report.execution_id = Some(execution_id.clone());
-        let messages: Vec<OutgoingMessage> = to_deliver
+        let items = to_deliver
             .into_iter()
-            .map(|mut item| {
-                item.execution_id = execution_id.clone();
-                item.force = request.force;
-                let body = serde_json::to_string(&item).expect("a dispatch item serialises");
-                OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)
+            .map(|item| DispatchItem {
+                force: request.force,
+                ..item
             })
             .collect();
-        let queued = self
-            .sender
-            .send_all(&self.config.dispatch_queue_url, messages)
-            .await?;
+        let queued = self.queue(items, &execution_id).await?;
         let line = LogLine::info(format!(
             "replay of {} {} from {} to {}: {} changes in the window, {} already delivered, {queued} queued{}",
             request.org_id,
