@@ -8,6 +8,7 @@ use std::fmt;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde::Serialize;
 
+use crate::appeals::RequestKind;
 use crate::dynamo::{n, s, Item, ItemExt};
 use crate::error::{aws_error, Category, Error, Result};
 use crate::time::now_ms;
@@ -135,6 +136,32 @@ pub fn daily_id(interface: &str, epoch_ms: i64) -> String {
         .unwrap_or_default()
         .format("%Y%m%d");
     format!("{interface}-{day}")
+}
+
+/// The institution an interface belongs to, by the functions' names: `fs-poll-<org>-<kind>`,
+/// `fs-poll-<org>` (an institution that could not be polled at all) and `wiseflow-poll-<org>`.
+/// Every other interface (Bokbasen's drains, the webhook's and the proxy's days, the thesis
+/// archive, the watch) belongs to no single institution.
+pub fn institution_of(interface: &str) -> Option<String> {
+    let org = if let Some(rest) = interface.strip_prefix("fs-poll-") {
+        RequestKind::ALL
+            .iter()
+            .find_map(|kind| rest.strip_suffix(&format!("-{kind}")))
+            .unwrap_or(rest)
+    } else {
+        interface.strip_prefix("wiseflow-poll-")?
+    };
+    (!org.is_empty()).then(|| org.to_owned())
+}
+
+/// Every interface that belongs to institution `org` (the inverse of [`institution_of`]), so
+/// that its executions are found with one query per interface instead of a scan.
+pub fn interfaces_of(org: &str) -> Vec<String> {
+    RequestKind::ALL
+        .iter()
+        .map(|kind| format!("fs-poll-{org}-{kind}"))
+        .chain([format!("fs-poll-{org}"), format!("wiseflow-poll-{org}")])
+        .collect()
 }
 
 /// Writes and reads executions in the executions table (keys `pk`, `sk`; index by interface).
@@ -551,6 +578,40 @@ mod tests {
         assert_eq!(execution(Some(1), 0).status(), Status::Ok);
         assert_eq!(execution(Some(1), 2).status(), Status::Ko);
         assert_eq!(execution(None, 1).status(), Status::Ko);
+    }
+
+    #[test]
+    fn interfaces_and_institutions_follow_the_functions_names() {
+        assert_eq!(institution_of("fs-poll-uio-klage").as_deref(), Some("uio"));
+        assert_eq!(
+            institution_of("fs-poll-org-185-begrunnelse").as_deref(),
+            Some("org-185")
+        );
+        assert_eq!(institution_of("fs-poll-uib").as_deref(), Some("uib"));
+        assert_eq!(institution_of("wiseflow-poll-uib").as_deref(), Some("uib"));
+        assert_eq!(institution_of("bokbasen-objects"), None);
+        assert_eq!(institution_of("digeks-proxy"), None);
+        assert_eq!(institution_of("inspera-webhook"), None);
+        assert_eq!(institution_of("fs-poll-"), None);
+        assert_eq!(institution_of("wiseflow-poll-"), None);
+    }
+
+    #[test]
+    fn an_institutions_interfaces_are_exactly_those_naming_it() {
+        for org in ["uio", "uib", "org-185"] {
+            let interfaces = interfaces_of(org);
+            assert_eq!(interfaces.len(), 4, "{interfaces:?}");
+            for interface in &interfaces {
+                assert_eq!(
+                    institution_of(interface).as_deref(),
+                    Some(org),
+                    "{interface}"
+                );
+            }
+        }
+        assert!(interfaces_of("uio")
+            .iter()
+            .all(|i| institution_of(i).as_deref() != Some("uib")));
     }
 
     #[test]

@@ -90,6 +90,49 @@ pub struct InstitutionEntry {
     pub begrunnelse: bool,
     /// See [`Institution::show_justification`].
     pub show_justification: bool,
+    /// The Feide realm of the institution's people (`uio.no`: the part after `@` in their
+    /// eduPersonPrincipalName). Set, it connects the institution to the log overview: its people
+    /// sign in and see its executions. Optional; entries without it are read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feide_realm: Option<String>,
+}
+
+/// A Feide realm as compared: trimmed, lower-case. None when blank.
+pub fn normalize_realm(realm: &str) -> Option<String> {
+    let realm = realm.trim().to_ascii_lowercase();
+    (!realm.is_empty()).then_some(realm)
+}
+
+/// The org id of the one entry whose `feide_realm` is `realm` (compared trimmed and without
+/// regard to case), whether or not its flows are switched on. None when no entry has it; a realm
+/// named by two entries is a Configuration error naming both, so nobody is let in by a guess.
+pub fn org_for_realm<'a>(
+    entries: impl IntoIterator<Item = &'a InstitutionEntry>,
+    realm: &str,
+) -> Result<Option<String>> {
+    let Some(realm) = normalize_realm(realm) else {
+        return Ok(None);
+    };
+    let matching: Vec<&str> = entries
+        .into_iter()
+        .filter(|e| {
+            e.feide_realm
+                .as_deref()
+                .and_then(normalize_realm)
+                .as_deref()
+                == Some(&realm)
+        })
+        .map(|e| e.org_id.as_str())
+        .collect();
+    match matching.as_slice() {
+        [] => Ok(None),
+        [org] => Ok(Some((*org).to_owned())),
+        several => Err(Error::configuration(format!(
+            "Feide realm {realm} is the feide_realm of several institutions ({}): each realm \
+             belongs to one institution",
+            several.join(", ")
+        ))),
+    }
 }
 
 impl InstitutionEntry {
@@ -227,6 +270,65 @@ impl InstitutionStore {
         }
         institutions.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(institutions)
+    }
+
+    /// Every entry as stored, switched on or not; entries that are not valid JSON are left out
+    /// (with a warning naming their key), since nothing in them can be trusted.
+    pub async fn entries(&self) -> Result<Vec<InstitutionEntry>> {
+        let items: Vec<Item> = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :prefix)")
+            .expression_attribute_values(":prefix", crate::dynamo::s(PREFIX))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| aws_error("DynamoDB", "Scan", e).context("reading institutions"))?;
+        let mut entries = Vec::new();
+        for item in items {
+            let key = item.string("pk").unwrap_or_default();
+            match entry_of(&key, &item) {
+                Ok(mut entry) => {
+                    entry.org_id = key.trim_start_matches(PREFIX).to_owned();
+                    entries.push(entry);
+                }
+                Err(error) => tracing::warn!(%error, "institution entry skipped"),
+            }
+        }
+        entries.sort_by(|a, b| a.org_id.cmp(&b.org_id));
+        Ok(entries)
+    }
+
+    /// One entry as stored, switched on or not, unchecked; None when there is none.
+    pub async fn entry(&self, org_id: &str) -> Result<Option<InstitutionEntry>> {
+        let key = format!("{PREFIX}{org_id}");
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", crate::dynamo::s(&key))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("DynamoDB", "GetItem", e)
+                    .context(format_args!("reading institution {org_id}"))
+            })?;
+        match output.item {
+            None => Ok(None),
+            Some(item) => {
+                let mut entry = entry_of(&key, &item)?;
+                entry.org_id = org_id.to_owned();
+                Ok(Some(entry))
+            }
+        }
+    }
+
+    /// The institution whose `feide_realm` is `realm` (see [`org_for_realm`]).
+    pub async fn by_feide_realm(&self, realm: &str) -> Result<Option<String>> {
+        org_for_realm(&self.entries().await?, realm)
     }
 
     /// One institution, checked. Missing or switched off is a Configuration error naming it.
@@ -384,7 +486,67 @@ mod tests {
             klage: true,
             begrunnelse: true,
             show_justification: false,
+            feide_realm: Some("uio.no".into()),
         }
+    }
+
+    #[test]
+    fn a_realm_finds_its_one_institution_in_any_case_and_no_other() {
+        let uib = InstitutionEntry {
+            org_id: "uib".into(),
+            feide_realm: Some(" UiB.no ".into()),
+            active: false,
+            ..entry()
+        };
+        let unconnected = InstitutionEntry {
+            org_id: "hvl".into(),
+            feide_realm: None,
+            ..entry()
+        };
+        let entries = [entry(), uib, unconnected];
+        assert_eq!(
+            org_for_realm(&entries, "uio.no").unwrap().as_deref(),
+            Some("uio")
+        );
+        assert_eq!(
+            org_for_realm(&entries, "UIO.NO").unwrap().as_deref(),
+            Some("uio")
+        );
+        // Switched off for the flows, still connected to the log overview.
+        assert_eq!(
+            org_for_realm(&entries, "uib.no").unwrap().as_deref(),
+            Some("uib")
+        );
+        assert_eq!(org_for_realm(&entries, "hvl.no").unwrap(), None);
+        assert_eq!(org_for_realm(&entries, "no").unwrap(), None);
+        assert_eq!(
+            org_for_realm(&entries, "uio.no.evil.example").unwrap(),
+            None
+        );
+        assert_eq!(org_for_realm(&entries, "  ").unwrap(), None);
+        let twice = [
+            entry(),
+            InstitutionEntry {
+                org_id: "uio-test".into(),
+                ..entry()
+            },
+        ];
+        let error = org_for_realm(&twice, "uio.no").unwrap_err();
+        assert_eq!(error.category(), Category::Configuration);
+        assert!(error.message().contains("uio, uio-test"), "{error}");
+    }
+
+    #[test]
+    fn entries_without_a_realm_read_as_before_and_write_without_one() {
+        let stored = r#"{"org_id":"uib","org_short_name":"uib","institusjonsnr":"194",
+            "exam_system":"WISEFLOW","exam_system_instance":"uib-wiseflow","fs_environment":"test",
+            "active":true,"klage":true,"begrunnelse":false,"show_justification":true}"#;
+        let entry: InstitutionEntry = serde_json::from_str(stored).unwrap();
+        assert_eq!(entry.feide_realm, None);
+        assert!(entry.check().is_ok());
+        assert!(!serde_json::to_string(&entry)
+            .unwrap()
+            .contains("feide_realm"));
     }
 
     #[test]

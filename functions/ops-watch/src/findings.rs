@@ -2,7 +2,7 @@
 //! finding at the next watch), the interface and institution it concerns, and its line — ids and
 //! counts only.
 
-use flyt::appeals::RequestKind;
+use flyt::execution::institution_of;
 use flyt::execution::Execution;
 use flyt::time::rfc3339;
 use flyt::Category;
@@ -223,20 +223,6 @@ pub fn stale_cursor(
             rfc3339(last)
         ),
     })
-}
-
-/// The institution an interface names: `fs-poll-<org>-<kind>`, `fs-poll-<org>`,
-/// `wiseflow-poll-<org>`.
-pub fn institution_of(interface: &str) -> Option<String> {
-    let org = if let Some(rest) = interface.strip_prefix("fs-poll-") {
-        RequestKind::ALL
-            .iter()
-            .find_map(|kind| rest.strip_suffix(&format!("-{kind}")))
-            .unwrap_or(rest)
-    } else {
-        interface.strip_prefix("wiseflow-poll-")?
-    };
-    (!org.is_empty()).then(|| org.to_owned())
 }
 
 /// The interface (and institution) of a cursor: `bokbasen#<report>` is `bokbasen-<report>`,
@@ -482,16 +468,7 @@ mod tests {
 
     #[test]
     fn interfaces_and_institutions_follow_the_functions_names() {
-        assert_eq!(institution_of("fs-poll-uio-klage").as_deref(), Some("uio"));
-        assert_eq!(
-            institution_of("fs-poll-org-185-begrunnelse").as_deref(),
-            Some("org-185")
-        );
-        assert_eq!(institution_of("fs-poll-uib").as_deref(), Some("uib"));
-        assert_eq!(institution_of("wiseflow-poll-uib").as_deref(), Some("uib"));
-        assert_eq!(institution_of("bokbasen-objects"), None);
-        assert_eq!(institution_of("digeks-proxy"), None);
-        assert_eq!(institution_of("fs-poll-"), None);
+        // `flyt::execution::institution_of` has its own tests; cursors and claims map onto it.
         assert_eq!(
             cursor_interface("bokbasen#objects"),
             ("bokbasen-objects".to_owned(), None)

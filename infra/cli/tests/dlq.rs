@@ -3,64 +3,22 @@
 //! message move task (the emulator's patched StartMessageMoveTask) and through Flyt's own move —
 //! back to their source queue, every message with its body and attributes intact.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
+use common::{local, text, Flyt};
 use flyt::batch::{ATTR_ERROR_CATEGORY, ATTR_ERROR_REASON, ATTR_EXECUTION_ID, ATTR_SOURCE_QUEUE};
 use flyt::redrive::queue_depth;
 use flyt::retry::RetryPolicy;
 use flyt::sender::{OutgoingMessage, Sender};
-use flyt_local::stack::REGION;
-use flyt_local::{Emulator, Local, LocalOptions};
+use flyt_local::Local;
 
 /// Body and string attributes of each message, by body (bodies are unique here).
 type Messages = BTreeMap<String, BTreeMap<String, String>>;
-
-/// The binary with a clean environment pointing at the emulator.
-struct Flyt {
-    endpoint: String,
-}
-
-impl Flyt {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_flyt"))
-            .args(args)
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null())
-            .output()
-            .expect("the flyt binary runs")
-    }
-
-    /// Stdout and stderr of a command that must succeed.
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let output = self.run(args);
-        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-        assert!(
-            output.status.success(),
-            "flyt {args:?} failed ({}):\n{stderr}{stdout}",
-            output.status
-        );
-        (stdout, stderr)
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-async fn local() -> Local {
-    Local::start(Emulator::shared(), LocalOptions::default())
-        .await
-        .unwrap()
-}
 
 fn name(url: &str) -> &str {
     flyt::sender::queue_name(url)
@@ -169,9 +127,7 @@ async fn move_tasks(sqs: &aws_sdk_sqs::Client, dlq_arn: &str) -> Vec<(String, i6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_messages_are_listed_peeked_at_and_redriven_back_by_both_paths() {
     let local = local().await;
-    let flyt = Flyt {
-        endpoint: local.emulator_url.clone(),
-    };
+    let flyt = Flyt::new(&local.emulator_url);
     let sqs = &local.aws.sqs;
     let dlq = local.stack.queue("AlmaDlq").clone();
     let source = local.stack.queue("AlmaQueue").clone();
@@ -356,9 +312,7 @@ async fn parked_messages_are_listed_peeked_at_and_redriven_back_by_both_paths() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redrive_to_another_queue_and_the_emulators_move_tasks_behave_like_sqs() {
     let local = local().await;
-    let flyt = Flyt {
-        endpoint: local.emulator_url.clone(),
-    };
+    let flyt = Flyt::new(&local.emulator_url);
     let sqs = &local.aws.sqs;
 
     // --to: every message goes to the queue named, whatever its source.
@@ -535,9 +489,7 @@ async fn endpoint_without_move_tasks(emulator: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_without_move_tasks_falls_back_to_the_own_move_by_error_code() {
     let local = local().await;
-    let flyt = Flyt {
-        endpoint: endpoint_without_move_tasks(&local.emulator_url).await,
-    };
+    let flyt = Flyt::new(&endpoint_without_move_tasks(&local.emulator_url).await);
     let sqs = &local.aws.sqs;
     let dlq = local.stack.queue("BokbasenDrainDlq").clone();
     let source = local.stack.queue("BokbasenDrainQueue").clone();
@@ -565,9 +517,7 @@ async fn an_endpoint_without_move_tasks_falls_back_to_the_own_move_by_error_code
 /// Arguments are checked before anything is read, so no emulator is needed.
 #[test]
 fn invalid_dlq_arguments_are_rejected_naming_the_flag() {
-    let flyt = Flyt {
-        endpoint: "http://127.0.0.1:9".to_owned(),
-    };
+    let flyt = Flyt::new("http://127.0.0.1:9");
     for (args, needle) in [
         (&["dlq", "peek", "some-dlq", "--count", "0"][..], "--count"),
         (&["dlq", "peek", "some-dlq", "--count", "101"], "--count"),

@@ -2,103 +2,16 @@
 //! `ExecutionStore` are listed with the failed ones first, shown with what to do about each error,
 //! and exported as XLSX and CSV files that read back to the very lines written.
 
+mod common;
+
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx};
+use common::{local, Flyt};
 use flyt::execution::{ExecutionStore, Level, LogLine};
 use flyt::time::{now_ms, rfc3339};
 use flyt::{Category, Error};
-use flyt_local::stack::REGION;
-use flyt_local::{Emulator, Local, LocalOptions};
-
-/// The binary with a clean environment pointing at the emulator's stack, run in its own
-/// directory (where exports land by default).
-struct Flyt {
-    endpoint: String,
-    table: Option<String>,
-    dir: PathBuf,
-}
-
-impl Flyt {
-    fn new(endpoint: &str, table: Option<&str>, name: &str) -> Flyt {
-        let dir = std::env::temp_dir().join(format!(
-            "flyt-cli-executions-{name}-{}-{:x}",
-            std::process::id(),
-            now_ms()
-        ));
-        std::fs::create_dir_all(&dir).expect("a working directory");
-        Flyt {
-            endpoint: endpoint.to_owned(),
-            table: table.map(str::to_owned),
-            dir,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flyt"));
-        command
-            .args(args)
-            .current_dir(&self.dir)
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null());
-        if let Some(table) = &self.table {
-            command.env("EXECUTIONS_TABLE", table);
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("the flyt binary runs")
-    }
-
-    /// Runs a command that must succeed; its stdout and stderr.
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let output = self.run(args);
-        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-        assert!(
-            output.status.success(),
-            "flyt {args:?} failed ({}):\n{stderr}{stdout}",
-            output.status
-        );
-        (stdout, stderr)
-    }
-
-    /// Runs a command that must fail with `code`; its stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let output = self.run(args);
-        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-        assert_eq!(
-            output.status.code(),
-            Some(code),
-            "flyt {args:?}:\n{stdout}{stderr}"
-        );
-        assert_eq!(stdout, "", "flyt {args:?} printed on stdout");
-        stderr
-    }
-}
-
-impl Drop for Flyt {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-async fn local() -> Local {
-    Local::start(Emulator::shared(), LocalOptions::default())
-        .await
-        .unwrap()
-}
 
 fn line(at_ms: i64, level: Level, category: Option<Category>, message: &str) -> LogLine {
     LogLine {
@@ -188,7 +101,9 @@ async fn executions_are_listed_ko_first_shown_with_actions_and_exported() {
     let local = local().await;
     let table = local.table("ExecutionsTable");
     let store = ExecutionStore::new(local.aws.dynamodb.clone(), table);
-    let flyt = Flyt::new(&local.emulator_url, Some(table), "stack");
+    let flyt = Flyt::new(&local.emulator_url)
+        .env("EXECUTIONS_TABLE", table)
+        .in_temp_dir("stack");
 
     // A KO execution, older than the OK one: errors of two categories, a warning, an info line.
     let ko = store.start("bokbasen-objects", "schedule").await.unwrap();
@@ -307,7 +222,7 @@ async fn executions_are_listed_ko_first_shown_with_actions_and_exported() {
 
     // export --format xlsx: read back, the lines and the head are what was written.
     let (stdout, _) = flyt.ok(&["executions", "export", &ko, "--format", "xlsx"]);
-    let path = flyt.dir.join(format!("{ko}.xlsx"));
+    let path = flyt.dir().join(format!("{ko}.xlsx"));
     let printed: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         std::fs::canonicalize(printed[0]).unwrap(),
@@ -356,7 +271,7 @@ async fn executions_are_listed_ko_first_shown_with_actions_and_exported() {
     let (stdout, _) = flyt.ok(&["executions", "export", &ko, "--format", "csv"]);
     assert!(stdout.contains(&format!("{ko}.csv\n")), "{stdout}");
     assert!(stdout.contains("wrote 4 log lines"), "{stdout}");
-    let csv = std::fs::read_to_string(flyt.dir.join(format!("{ko}.csv"))).unwrap();
+    let csv = std::fs::read_to_string(flyt.dir().join(format!("{ko}.csv"))).unwrap();
     let rows = parse_csv(&csv);
     assert_eq!(
         rows[0],
@@ -377,7 +292,7 @@ async fn executions_are_listed_ko_first_shown_with_actions_and_exported() {
     ]);
     assert!(stdout.contains("wrote 1 log line of"), "{stdout}");
     assert_eq!(
-        parse_csv(&std::fs::read_to_string(flyt.dir.join("ok.csv")).unwrap()).len(),
+        parse_csv(&std::fs::read_to_string(flyt.dir().join("ok.csv")).unwrap()).len(),
         2
     );
 
@@ -389,13 +304,15 @@ async fn executions_are_listed_ko_first_shown_with_actions_and_exported() {
         let stderr = flyt.fails(args, 1);
         assert!(stderr.contains("no execution no-such-run-1"), "{stderr}");
     }
-    assert!(!Path::new(&flyt.dir.join("no-such-run-1.xlsx")).exists());
+    assert!(!Path::new(&flyt.dir().join("no-such-run-1.xlsx")).exists());
 }
 
 /// Arguments and the table are checked before anything is read, so no stack is needed.
 #[test]
 fn invalid_arguments_and_a_missing_table_are_refused() {
-    let flyt = Flyt::new("http://127.0.0.1:9", Some("ExecutionsTable"), "args");
+    let flyt = Flyt::new("http://127.0.0.1:9")
+        .env("EXECUTIONS_TABLE", "ExecutionsTable")
+        .in_temp_dir("args");
     for (args, needles) in [
         (
             &["executions", "show", "../../etc/passwd"][..],
@@ -421,7 +338,7 @@ fn invalid_arguments_and_a_missing_table_are_refused() {
         }
     }
 
-    let flyt = Flyt::new("http://127.0.0.1:9", None, "no-table");
+    let flyt = Flyt::new("http://127.0.0.1:9").in_temp_dir("no-table");
     let stderr = flyt.fails(&["executions", "list"], 1);
     assert!(stderr.contains("--executions-table"), "{stderr}");
     assert!(stderr.contains("EXECUTIONS_TABLE"), "{stderr}");

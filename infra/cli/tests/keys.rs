@@ -1,102 +1,12 @@
 //! The built `flyt` binary against the local emulator: clients, keys and passwords written by the
 //! command line are the ones the authorizer's registry checks.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use common::{failed, local, succeeded, Flyt};
 use flyt::api_clients::{ClientRegistry, Refusal};
 use flyt::credentials::{self, Presented};
-use flyt_local::stack::REGION;
-use flyt_local::{Emulator, Local, LocalOptions};
-
-/// The binary with a clean environment pointing at the emulator's stack.
-struct Flyt {
-    endpoint: String,
-    table: Option<String>,
-}
-
-impl Flyt {
-    fn for_local(local: &Local) -> Flyt {
-        Flyt {
-            endpoint: local.emulator_url.clone(),
-            table: Some(local.table("ApiClientsTable").to_owned()),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flyt"));
-        command
-            .args(args)
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null());
-        if let Some(table) = &self.table {
-            command.env("API_CLIENTS_TABLE", table);
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("the flyt binary runs")
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the flyt binary starts");
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(stdin.as_bytes())
-            .expect("stdin is written");
-        child.wait_with_output().expect("the flyt binary runs")
-    }
-
-    /// Runs a command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        succeeded(args, self.run(args)).0
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("output is UTF-8")
-}
-
-/// Stdout and stderr of a command that must have succeeded.
-fn succeeded(args: &[&str], output: Output) -> (String, String) {
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(
-        output.status.success(),
-        "flyt {args:?} failed ({}):\n{stderr}{stdout}",
-        output.status
-    );
-    (stdout, stderr)
-}
-
-/// Stdout and stderr of a command that must have failed.
-fn failed(args: &[&str], output: Output) -> (String, String) {
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(
-        !output.status.success(),
-        "flyt {args:?} succeeded but should not have:\n{stdout}{stderr}"
-    );
-    (stdout, stderr)
-}
-
-async fn local() -> Local {
-    Local::start(Emulator::shared(), LocalOptions::default())
-        .await
-        .unwrap()
-}
+use flyt_local::Local;
 
 fn registry(local: &Local) -> ClientRegistry {
     ClientRegistry::new(local.aws.dynamodb.clone(), local.table("ApiClientsTable"))
@@ -136,10 +46,11 @@ fn issue(flyt: &Flyt, client_id: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_holds_at_most_two_keys_and_revoking_one_frees_a_slot() {
     let local = local().await;
-    let flyt = Flyt::for_local(&local);
+    let flyt =
+        Flyt::new(&local.emulator_url).env("API_CLIENTS_TABLE", local.table("ApiClientsTable"));
     let registry = registry(&local);
 
-    let put = flyt.ok(&[
+    let put = flyt.stdout(&[
         "clients",
         "put",
         "wiseflow-uib",
@@ -206,10 +117,10 @@ async fn a_client_holds_at_most_two_keys_and_revoking_one_frees_a_slot() {
     );
 
     // Show: the grant and both key ids, never a hash or a secret, as a table and as JSON.
-    let table = flyt.ok(&["clients", "show", "wiseflow-uib"]);
-    let json = flyt.ok(&["clients", "show", "wiseflow-uib", "--json"]);
-    let key_first = flyt.ok(&["keys", "show", &first_id]);
-    let key_json = flyt.ok(&["keys", "show", &first_id, "--json"]);
+    let table = flyt.stdout(&["clients", "show", "wiseflow-uib"]);
+    let json = flyt.stdout(&["clients", "show", "wiseflow-uib", "--json"]);
+    let key_first = flyt.stdout(&["keys", "show", &first_id]);
+    let key_json = flyt.stdout(&["keys", "show", &first_id, "--json"]);
     for shown in [&table, &json, &key_first, &key_json] {
         for key in [&first, &second] {
             assert!(
@@ -245,7 +156,7 @@ async fn a_client_holds_at_most_two_keys_and_revoking_one_frees_a_slot() {
     assert!(key_first.contains("status   active"), "{key_first}");
 
     // Revoke the first: reported with its time and the cache delay; it is refused from then on.
-    let revoked = flyt.ok(&["keys", "revoke", &first_id]);
+    let revoked = flyt.stdout(&["keys", "revoke", &first_id]);
     let record = registry.key(&first_id).await.unwrap().unwrap();
     let revoked_at = flyt::time::rfc3339(record.revoked_at.expect("revoked"));
     assert!(
@@ -267,10 +178,10 @@ async fn a_client_holds_at_most_two_keys_and_revoking_one_frees_a_slot() {
         registry.authenticate(&presented(&first)).await.unwrap(),
         Err(Refusal::RevokedKey)
     );
-    let shown = flyt.ok(&["keys", "show", &first_id]);
+    let shown = flyt.stdout(&["keys", "show", &first_id]);
     assert!(shown.contains(&format!("revoked  {revoked_at}")), "{shown}");
     assert!(shown.contains("status   revoked"), "{shown}");
-    let again = flyt.ok(&["keys", "revoke", &first_id]);
+    let again = flyt.stdout(&["keys", "revoke", &first_id]);
     assert!(again.contains("already revoked"), "{again}");
     assert!(
         again.contains(&revoked_at),
@@ -288,7 +199,7 @@ async fn a_client_holds_at_most_two_keys_and_revoking_one_frees_a_slot() {
     assert_eq!(keys, [second_id.clone(), key_id(&third)].into());
 
     // Updating the grant leaves the keys alone; switching the client off refuses them.
-    let updated = flyt.ok(&[
+    let updated = flyt.stdout(&[
         "clients",
         "put",
         "wiseflow-uib",
@@ -330,14 +241,15 @@ async fn a_client_holds_at_most_two_keys_and_revoking_one_frees_a_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_set_from_stdin_authenticates_the_client() {
     let local = local().await;
-    let flyt = Flyt::for_local(&local);
+    let flyt =
+        Flyt::new(&local.emulator_url).env("API_CLIENTS_TABLE", local.table("ApiClientsTable"));
     let registry = registry(&local);
     let password = "correct horse battery staple";
     let with = |password: &str| Presented::Password {
         client_id: "inspera-uio".into(),
         password: password.into(),
     };
-    flyt.ok(&[
+    flyt.stdout(&[
         "clients",
         "put",
         "inspera-uio",
@@ -376,16 +288,16 @@ async fn a_password_set_from_stdin_authenticates_the_client() {
         &["clients", "show", "inspera-uio"][..],
         &["clients", "show", "inspera-uio", "--json"],
     ] {
-        let shown = flyt.ok(args);
+        let shown = flyt.stdout(args);
         assert!(
             !shown.contains(&hash) && !shown.contains("argon2"),
             "{shown}"
         );
     }
     assert!(flyt
-        .ok(&["clients", "show", "inspera-uio"])
+        .stdout(&["clients", "show", "inspera-uio"])
         .contains("password      set"));
-    flyt.ok(&[
+    flyt.stdout(&[
         "clients",
         "put",
         "inspera-uio",
@@ -415,24 +327,21 @@ async fn a_password_set_from_stdin_authenticates_the_client() {
         .is_ok());
 
     // Removed: the password no longer works.
-    let removed = flyt.ok(&["clients", "set-password", "inspera-uio", "--remove"]);
+    let removed = flyt.stdout(&["clients", "set-password", "inspera-uio", "--remove"]);
     assert!(removed.contains("password removed"), "{removed}");
     assert_eq!(
         registry.authenticate(&with(password)).await.unwrap(),
         Err(Refusal::WrongPassword)
     );
     assert!(flyt
-        .ok(&["clients", "show", "inspera-uio"])
+        .stdout(&["clients", "show", "inspera-uio"])
         .contains("password      not set"));
 }
 
 /// Arguments are checked before anything is read or written, so no stack is needed.
 #[test]
 fn invalid_arguments_are_rejected_naming_the_flag() {
-    let flyt = Flyt {
-        endpoint: "http://127.0.0.1:9".to_owned(),
-        table: Some("ConfigTable".to_owned()),
-    };
+    let flyt = Flyt::new("http://127.0.0.1:9").env("API_CLIENTS_TABLE", "ConfigTable");
     let put = |extra: &[&'static str]| -> Vec<&'static str> {
         ["clients", "put", "wiseflow-uib"]
             .iter()
@@ -509,10 +418,7 @@ fn invalid_arguments_are_rejected_naming_the_flag() {
     }
 
     // No table: said how to give one.
-    let flyt = Flyt {
-        table: None,
-        ..flyt
-    };
+    let flyt = Flyt::new("http://127.0.0.1:9");
     let args = ["clients", "show", "wiseflow-uib"];
     let output = flyt.run(&args);
     assert_eq!(output.status.code(), Some(1));

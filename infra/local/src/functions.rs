@@ -104,6 +104,17 @@ impl Function for digeks_proxy::Proxy {
     }
 }
 
+impl Function for log_overview::LogOverview {
+    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(async move {
+            let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
+                .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;
+            let response = self.handle(request).await;
+            serde_json::to_value(response).map_err(|e| flyt::Error::technical(e.to_string()))
+        })
+    }
+}
+
 /// Builds the handler of `binary` as a cold start would.
 pub async fn build(
     binary: &str,
@@ -161,6 +172,11 @@ pub async fn build(
         ),
         "ops-watch" => Arc::new(
             ops_watch::Watch::from_vars(vars, aws)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        "log-overview" => Arc::new(
+            log_overview::LogOverview::from_vars(vars, aws)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

@@ -7,7 +7,8 @@
 //! greedy `{proxy+}`), and runs a route's Lambda authorizer first: a request without the identity
 //! header is 401 without a call, an answer is cached per identity value for the authorizer's TTL,
 //! `isAuthorized: false` is 403, a failing authorizer 500 (not cached), and the authorizer's
-//! context reaches the function as `requestContext.authorizer.lambda`.
+//! context reaches the function as `requestContext.authorizer.lambda`. Cookies travel as payload
+//! 2.0 has them: the request's in `cookies`, the answer's `cookies` as one `Set-Cookie` each.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -312,6 +313,18 @@ fn payload(
             })
             .or_insert(value);
     }
+    // Payload 2.0 passes cookies in their own list, not as a header.
+    let cookies: Vec<String> = joined
+        .remove("cookie")
+        .map(|header| {
+            header
+                .split([';', ','])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     let textual = joined
         .get("content-type")
         .is_some_and(|t| t.contains("json") || t.starts_with("text/"));
@@ -320,7 +333,7 @@ fn payload(
         _ => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
     let route_key = format!("{} {}", route.method, route.path);
-    json!({
+    let mut event = json!({
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": uri.path(),
@@ -345,7 +358,11 @@ fn payload(
         },
         "body": body,
         "isBase64Encoded": encoded,
-    })
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    event
 }
 
 /// The function's answer (`statusCode`, `headers`, `body`, `isBase64Encoded`) as HTTP.
@@ -371,6 +388,14 @@ fn http_response(answer: &Value) -> Response {
             response.headers_mut().insert(name, value);
         }
     }
+    // Payload 2.0 answers set cookies in their own list: one Set-Cookie header each.
+    for cookie in answer["cookies"].as_array().into_iter().flatten() {
+        if let Some(Ok(value)) = cookie.as_str().map(axum::http::HeaderValue::from_str) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, value);
+        }
+    }
     response
 }
 
@@ -386,6 +411,40 @@ mod tests {
         assert!(match_path("/webhooks/inspera/{instance}", "/webhooks/inspera/").is_none());
         assert!(match_path("/webhooks/inspera/{instance}", "/webhooks/inspera/a/b").is_none());
         assert!(match_path("/webhooks/inspera/{instance}", "/webhooks/wiseflow/uio").is_none());
+    }
+
+    #[test]
+    fn cookies_travel_in_their_own_lists_both_ways() {
+        let route = Route {
+            method: "GET".into(),
+            path: "/".into(),
+            authorizer: None,
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", "a=1; b=2".parse().unwrap());
+        let event = payload(
+            &route,
+            &Method::GET,
+            &"/".parse().unwrap(),
+            &headers,
+            b"",
+            HashMap::new(),
+        );
+        assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+        assert!(event["headers"].get("cookie").is_none());
+        let response = http_response(&json!({
+            "statusCode": 302,
+            "headers": {"location": "/"},
+            "cookies": ["a=; Max-Age=0; Path=/", "b=3; Path=/; HttpOnly"],
+            "body": "",
+        }));
+        let set: Vec<_> = response
+            .headers()
+            .get_all(axum::http::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(set, ["a=; Max-Age=0; Path=/", "b=3; Path=/; HttpOnly"]);
     }
 
     #[test]

@@ -128,6 +128,11 @@ async fn run(
         "gateway   {} (webhook and DigEks routes of template.yaml)",
         local.gateway.url
     );
+    println!(
+        "log page  {} (sign in at the sandbox IdP {} as one of its test users)",
+        local.log_overview_url(),
+        local.sandbox.idp_url
+    );
     println!("stack     {} (from template.yaml)", local.stack.name);
     if fault_rate > 0.0 {
         let faults = Faults {

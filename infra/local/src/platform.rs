@@ -78,6 +78,9 @@ pub const LOCAL_AUTHORIZER_CACHE_SECONDS: u64 = 3;
 /// The secret Inspera signs its webhooks with, locally.
 pub const LOCAL_WEBHOOK_SECRET: &str = "local-inspera-webhook-secret";
 
+/// The key the log overview signs its cookies with, locally (a throwaway test value).
+pub const LOCAL_COOKIE_KEY: &str = "local-log-overview-cookie-key-not-a-secret-0123456789";
+
 /// Flyt's id of an FS institution number: the two sandbox institutions get familiar short names.
 pub fn org_id(institusjonsnr: &str) -> String {
     match institusjonsnr {
@@ -85,6 +88,12 @@ pub fn org_id(institusjonsnr: &str) -> String {
         "194" => "uib".to_owned(),
         other => format!("org{other}"),
     }
+}
+
+/// The Feide realm of a sandbox institution, connecting it to the log overview: the sandbox
+/// IdP's test users of `uio` and `uib` sign in with `…@uio.no` and `…@uib.no`.
+pub fn feide_realm(org_id: &str) -> Option<String> {
+    matches!(org_id, "uio" | "uib").then(|| format!("{org_id}.no"))
 }
 
 /// The exam-system instance of an institution, as named in the exam-systems secret.
@@ -106,7 +115,6 @@ pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
             let org = org_id(&i.institusjonsnr);
             InstitutionEntry {
                 org_id: org.clone(),
-                org_short_name: Some(org),
                 institusjonsnr: Some(i.institusjonsnr.clone()),
                 exam_system: Some(i.exam_system.clone()),
                 exam_system_instance: Some(exam_instance(&i.institusjonsnr, &i.exam_system)),
@@ -115,6 +123,8 @@ pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
                 klage: true,
                 begrunnelse: true,
                 show_justification: i.exam_system.eq_ignore_ascii_case("WISEFLOW"),
+                feide_realm: feide_realm(&org),
+                org_short_name: Some(org),
             }
         })
         .collect()
@@ -174,7 +184,8 @@ pub struct Local {
     pub handler_requests: RequestCounter,
     /// AWS requests made by the local event source mappings (Lambda's pollers on AWS).
     pub poller_requests: RequestCounter,
-    /// The local API Gateway in front of the HTTP routes (the webhook receiver).
+    /// The local API Gateway in front of the HTTP routes (the webhook receiver, the DigEks proxy
+    /// and the log overview).
     pub gateway: Gateway,
     handler_aws: AwsClients,
     poller_sqs: aws_sdk_sqs::Client,
@@ -212,6 +223,13 @@ impl Local {
     ) -> Result<Local, String> {
         let sdk = emulator_config(emulator_url, REGION).await;
         let aws = AwsClients::new(&sdk, None);
+        // Started first: the log overview's redirect URI is the gateway's.
+        let gateway = Gateway::start()
+            .await
+            .map_err(|e| format!("cannot start the local gateway: {e}"))?;
+        sandbox
+            .idp
+            .register_redirect_uri(format!("{}/callback", gateway.url));
         let name = format!(
             "{}-{:06x}",
             options.stack_prefix,
@@ -229,6 +247,12 @@ impl Local {
                     "AuthorizerCacheSeconds".to_owned(),
                     LOCAL_AUTHORIZER_CACHE_SECONDS.to_string(),
                 ),
+                ("OidcIssuer".to_owned(), sandbox.idp_url.clone()),
+                (
+                    "OidcClientId".to_owned(),
+                    options.sandbox.idp_client_id.clone(),
+                ),
+                ("LogOverviewPublicUrl".to_owned(), gateway.url.clone()),
             ])
             .into_iter()
             .chain(options.parameters.clone())
@@ -249,6 +273,14 @@ impl Local {
                 (
                     "SlackWebhookSecret".to_owned(),
                     serde_json::json!({"webhook_url": sandbox.slack_url}).to_string(),
+                ),
+                (
+                    "LogOverviewSecret".to_owned(),
+                    serde_json::json!({
+                        "client_secret": options.sandbox.idp_client_secret,
+                        "cookie_key": LOCAL_COOKIE_KEY,
+                    })
+                    .to_string(),
                 ),
             ])
             .into_iter()
@@ -277,9 +309,6 @@ impl Local {
         {
             institutions.put(&entry).await.map_err(|e| e.to_string())?;
         }
-        let gateway = Gateway::start()
-            .await
-            .map_err(|e| format!("cannot start the local gateway: {e}"))?;
         for institution in &options.sandbox.institutions {
             if institution.exam_system.eq_ignore_ascii_case("INSPERA") {
                 let instance = exam_instance(&institution.institusjonsnr, &institution.exam_system);
@@ -359,6 +388,11 @@ impl Local {
             self.aws.dynamodb.clone(),
             self.table("ApiClientsTable"),
         )
+    }
+
+    /// The log overview page behind the local gateway, e.g. `http://127.0.0.1:4123/`.
+    pub fn log_overview_url(&self) -> String {
+        format!("{}/", self.gateway.url)
     }
 
     /// Base URL of the DigEks proxy API behind the local gateway, e.g. `http://127.0.0.1:4123/v1`.

@@ -23,7 +23,7 @@ const BOKBASEN_HOST: &str = "https://api.bokbasen.io";
 /// How long one invocation may take before the test gives up.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(40);
 /// The functions under test: binary name = cargo-lambda function name = events folder.
-const FUNCTIONS: [&str; 11] = [
+const FUNCTIONS: [&str; 12] = [
     "bokbasen-fetch",
     "alma-forward",
     "fs-poll",
@@ -35,6 +35,7 @@ const FUNCTIONS: [&str; 11] = [
     "digeks-authorizer",
     "digeks-proxy",
     "ops-watch",
+    "log-overview",
 ];
 
 /// A process started by this test, killed (and reaped) when dropped, also when the test panics.
@@ -352,6 +353,20 @@ async fn parked(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, Stri
                 body["ISBN13"].as_str().unwrap_or("(no ISBN13)").to_owned(),
                 reason.to_owned(),
             )
+        })
+        .collect()
+}
+
+/// `value` percent-encoded as in a query string.
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            b => format!("%{b:02X}"),
         })
         .collect()
 }
@@ -694,6 +709,70 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                             .is_some_and(|id| id.starts_with("ops-watch-")),
                         "{label}: {answer}"
                     );
+                }
+                ("log-overview", _) => {
+                    let header = |name: &str| {
+                        answer["headers"][name]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    assert!(
+                        header("content-security-policy").starts_with("default-src 'none'"),
+                        "{label}: {answer}"
+                    );
+                    assert_eq!(header("x-content-type-options"), "nosniff", "{label}");
+                    assert_eq!(header("referrer-policy"), "no-referrer", "{label}");
+                    let cookies: Vec<&str> = answer["cookies"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    match stem.as_str() {
+                        "overview-without-session" => {
+                            assert_eq!(answer["statusCode"], 302, "{label}: {answer}");
+                            assert_eq!(header("location"), "/login", "{label}");
+                        }
+                        "export-without-session" => {
+                            assert_eq!(answer["statusCode"], 302, "{label}: {answer}");
+                            assert_eq!(
+                                header("location"),
+                                "/login?next=%2Fexecutions%2Ffs-poll-uio-klage-20261123T090000-4f2a",
+                                "{label}"
+                            );
+                        }
+                        "login" => {
+                            // Off to the sandbox IdP (the stack's OidcIssuer locally), with the
+                            // sign-in's state, nonce and PKCE verifier in a signed cookie.
+                            assert_eq!(answer["statusCode"], 302, "{label}: {answer}");
+                            let location = header("location");
+                            let redirect = format!("{}/callback", local.gateway.url);
+                            for part in [
+                                format!("{}/authorize?response_type=code", local.sandbox.idp_url),
+                                "code_challenge_method=S256".to_owned(),
+                                format!("redirect_uri={}", url_encode(&redirect)),
+                            ] {
+                                assert!(location.contains(&part), "{label}: {part} in {location}");
+                            }
+                            assert!(
+                                cookies.iter().any(|c| c.starts_with("flyt_login=")
+                                    && c.contains("HttpOnly; Secure; SameSite=Lax")),
+                                "{label}: {cookies:?}"
+                            );
+                        }
+                        "callback-forged-state" => {
+                            assert_eq!(answer["statusCode"], 400, "{label}: {answer}");
+                            assert!(
+                                cookies
+                                    .iter()
+                                    .any(|c| c.starts_with("flyt_login=; Max-Age=0")),
+                                "{label}: {cookies:?}"
+                            );
+                            assert_eq!(local.sandbox.idp.tokens_issued(), 0, "{label}");
+                        }
+                        other => panic!("{label}: no expectation for sample {other}"),
+                    }
                 }
                 _ => panic!("{label}: a sample without checks; add what its answer must be"),
             }

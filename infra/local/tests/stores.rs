@@ -508,6 +508,7 @@ async fn each_institution_is_checked_on_its_own() {
         klage: true,
         begrunnelse: true,
         show_justification: false,
+        feide_realm: None,
     };
     let no_instance = InstitutionEntry {
         org_id: "ntnu".into(),

@@ -64,6 +64,15 @@ impl Switchable for crate::SlackState {
     }
 }
 
+impl Switchable for crate::IdpState {
+    fn set(&self, faults: Faults) {
+        self.set_faults(faults);
+    }
+    fn get(&self) -> Faults {
+        self.faults()
+    }
+}
+
 impl Switchable for crate::InsperaState {
     fn set(&self, faults: Faults) {
         self.set_faults(faults);
@@ -361,4 +370,40 @@ async fn slack_state(State(state): State<Arc<crate::SlackState>>) -> Json<Value>
 /// `GET /_sandbox/messages`: every message the webhook accepted, in order.
 async fn slack_messages(State(state): State<Arc<crate::SlackState>>) -> Json<Value> {
     Json(json!(state.messages()))
+}
+
+/// Admin routes of the identity provider.
+pub(crate) fn idp_routes() -> Router<Arc<crate::IdpState>> {
+    Router::new()
+        .route(
+            "/_sandbox/faults",
+            put(put_faults::<crate::IdpState>).get(get_faults::<crate::IdpState>),
+        )
+        .route("/_sandbox/state", get(idp_state))
+        .route("/_sandbox/redirect-uris", post(register_redirect_uri))
+}
+
+async fn idp_state(State(state): State<Arc<crate::IdpState>>) -> Json<Value> {
+    Json(json!({
+        "request_count": state.request_count(),
+        "sign_ins": state.sign_ins(),
+        "tokens_issued": state.tokens_issued(),
+        "users": state.users(),
+        "faults": state.faults(),
+    }))
+}
+
+/// Body of `POST /_sandbox/redirect-uris`.
+#[derive(Deserialize)]
+struct RedirectUri {
+    uri: String,
+}
+
+/// `POST /_sandbox/redirect-uris`: registers a client's `redirect_uri`.
+async fn register_redirect_uri(
+    State(state): State<Arc<crate::IdpState>>,
+    Json(body): Json<RedirectUri>,
+) -> Json<Value> {
+    state.register_redirect_uri(body.uri.clone());
+    Json(json!({ "registered": body.uri }))
 }

@@ -11,7 +11,9 @@
 //! with signed webhooks. Both exam systems also hold master theses with
 //! their files ([`SandboxThesis`], generated in one place for both). Slack
 //! ([`Sandbox::slack_url`], [`Sandbox::slack`]) is one incoming webhook that
-//! records the messages posted to it. The `flyt-sandbox`
+//! records the messages posted to it. The identity provider ([`Sandbox::idp_url`],
+//! [`Sandbox::idp`]) plays Feide's OpenID Connect for the log overview, with synthetic test
+//! users. The `flyt-sandbox`
 //! binary runs the same servers as a separate process, steered over
 //! `/_sandbox/*` HTTP routes instead.
 
@@ -21,6 +23,7 @@ mod bokbasen;
 mod catalog;
 mod faults;
 mod fs;
+mod idp;
 mod inspera;
 mod isbn;
 mod slack;
@@ -41,6 +44,7 @@ pub use fs::{
     FsGradeScale, FsInstitution, FsState, RegisteredAttendance, RegisteredDecision,
     RegisteredExplanation, RegisteredGrade, RegisteredGroupId,
 };
+pub use idp::{default_idp_users, IdpState, IdpUser, CODE_TTL, EPPN_CLAIM, ID_TOKEN_TTL};
 pub use inspera::{
     InsperaAppeal, InsperaAppealStatus, InsperaDecision, InsperaDeliveryOutcome,
     InsperaExplanation, InsperaExplanationStatus, InsperaOutcome, InsperaRequestCount,
@@ -100,6 +104,12 @@ pub struct SandboxOptions {
     /// Master theses per institution, in its exam system (WISEflow or
     /// Inspera). Positions 0–6 hold the special cases of [`ThesisCase`].
     pub theses_per_institution: usize,
+    /// The OpenID Connect client id the identity provider knows (the log overview).
+    pub idp_client_id: String,
+    /// That client's secret.
+    pub idp_client_secret: String,
+    /// The identity provider's test users.
+    pub idp_users: Vec<IdpUser>,
 }
 
 impl Default for SandboxOptions {
@@ -128,6 +138,9 @@ impl Default for SandboxOptions {
             inspera_token_ttl_secs: 3600,
             inspera_webhook_retry_delay_ms: 500,
             theses_per_institution: 12,
+            idp_client_id: "flyt-log-overview".to_owned(),
+            idp_client_secret: "local-idp-client-secret".to_owned(),
+            idp_users: default_idp_users(),
         }
     }
 }
@@ -148,6 +161,8 @@ pub struct SandboxPorts {
     pub inspera: u16,
     /// Slack's port.
     pub slack: u16,
+    /// The identity provider's port.
+    pub idp: u16,
 }
 
 /// The simulated systems, serving until the sandbox is dropped.
@@ -176,6 +191,10 @@ pub struct Sandbox {
     pub slack_url: String,
     /// Slack's state: the messages posted, for inspection and steering.
     pub slack: Arc<SlackState>,
+    /// Base URL of the identity provider, which is also its issuer.
+    pub idp_url: String,
+    /// The identity provider's state, for inspection and steering.
+    pub idp: Arc<IdpState>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -224,6 +243,7 @@ impl Sandbox {
             wiseflow: wiseflow_port,
             inspera: inspera_port,
             slack: slack_port,
+            idp: idp_port,
         } = ports;
         let bokbasen_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, bokbasen_port)).await?;
         let alma_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, alma_port)).await?;
@@ -242,6 +262,9 @@ impl Sandbox {
             SLACK_WEBHOOK_PATH
         );
 
+        let idp_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, idp_port)).await?;
+        let idp_url = format!("http://{}", idp_listener.local_addr()?);
+
         let catalog = Arc::new(catalog::Catalog::default());
         let bokbasen = Arc::new(BokbasenState::new(
             &options,
@@ -254,6 +277,7 @@ impl Sandbox {
         let wiseflow = Arc::new(WiseflowState::new(&options, fs.clone()));
         let inspera = Arc::new(InsperaState::new(&options, fs.clone()));
         let slack = Arc::new(SlackState::new(&options));
+        let idp = Arc::new(IdpState::new(&options, idp_url.clone()));
 
         let servers = vec![
             serve(
@@ -275,8 +299,9 @@ impl Sandbox {
             ),
             inspera::spawn_delivery(inspera.clone()),
             serve("slack", slack_listener, slack::router(slack.clone())),
+            serve("idp", idp_listener, idp::router(idp.clone())),
         ];
-        tracing::info!(%bokbasen_url, %alma_url, %fs_url, %wiseflow_url, %inspera_url, "sandbox started");
+        tracing::info!(%bokbasen_url, %alma_url, %fs_url, %wiseflow_url, %inspera_url, %idp_url, "sandbox started");
         Ok(Sandbox {
             bokbasen_url,
             alma_url,
@@ -290,6 +315,8 @@ impl Sandbox {
             inspera,
             slack_url,
             slack,
+            idp_url,
+            idp,
             servers,
         })
     }

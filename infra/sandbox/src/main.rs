@@ -1,7 +1,7 @@
 //! Runs the sandbox as its own process.
 //!
 //! `flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] [--wiseflow-port N]
-//! [--inspera-port N] [--slack-port N]
+//! [--inspera-port N] [--slack-port N] [--idp-port N]
 //! [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N]
 //! [--theses-per-institution N]`
 //! prints one JSON line with every base URL, then serves until SIGTERM or
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use flyt_sandbox::{Sandbox, SandboxOptions, SandboxPorts};
 
 const USAGE: &str = "usage: flyt-sandbox [--bokbasen-port N] [--alma-port N] [--fs-port N] \
-                     [--wiseflow-port N] [--inspera-port N] [--slack-port N] \
+                     [--wiseflow-port N] [--inspera-port N] [--slack-port N] [--idp-port N] \
                      [--objects N] [--descriptions N] [--seed N] [--alma-per-second-limit N] \
                      [--theses-per-institution N]";
 
@@ -26,6 +26,7 @@ struct Args {
     wiseflow_port: u16,
     inspera_port: u16,
     slack_port: u16,
+    idp_port: u16,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -37,6 +38,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         wiseflow_port: 0,
         inspera_port: 0,
         slack_port: 0,
+        idp_port: 0,
     };
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -53,6 +55,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--wiseflow-port" => parsed.wiseflow_port = value.parse().map_err(invalid)?,
             "--inspera-port" => parsed.inspera_port = value.parse().map_err(invalid)?,
             "--slack-port" => parsed.slack_port = value.parse().map_err(invalid)?,
+            "--idp-port" => parsed.idp_port = value.parse().map_err(invalid)?,
             "--objects" => parsed.options.objects = value.parse().map_err(invalid)?,
             "--descriptions" => parsed.options.descriptions = value.parse().map_err(invalid)?,
             "--seed" => parsed.options.seed = value.parse().map_err(invalid)?,
@@ -103,6 +106,7 @@ async fn main() -> ExitCode {
         wiseflow: args.wiseflow_port,
         inspera: args.inspera_port,
         slack: args.slack_port,
+        idp: args.idp_port,
     };
     let started = Sandbox::start_with_ports(args.options, ports).await;
     let sandbox = match started {
@@ -119,6 +123,7 @@ async fn main() -> ExitCode {
         "wiseflow_url": sandbox.wiseflow_url,
         "inspera_url": sandbox.inspera_url,
         "slack_url": sandbox.slack_url,
+        "idp_url": sandbox.idp_url,
     });
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{line}")

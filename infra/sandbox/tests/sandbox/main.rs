@@ -5,6 +5,7 @@ mod bokbasen;
 mod faults;
 mod fs;
 mod fs_exams;
+mod idp;
 mod inspera;
 mod process;
 mod slack;

@@ -59,6 +59,15 @@ async fn the_binary_prints_its_urls_and_serves() {
         .await
         .unwrap();
     assert_eq!(slack.status(), 200);
+    let idp_url = urls["idp_url"].as_str().unwrap();
+    let discovery: serde_json::Value =
+        reqwest::get(format!("{idp_url}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(discovery["issuer"], idp_url);
     child.kill().expect("kill");
     child.wait().expect("wait");
 }
