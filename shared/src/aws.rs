@@ -21,6 +21,8 @@ pub struct AwsClients {
     /// S3: the thesis archive. Path-style addressing when an endpoint is set (the emulator);
     /// virtual-hosted on AWS.
     pub s3: aws_sdk_s3::Client,
+    /// SES v2: the daily digest e-mail.
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl AwsClients {
@@ -30,6 +32,7 @@ impl AwsClients {
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
         let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk);
+        let mut ses = aws_sdk_sesv2::config::Builder::from(sdk);
         let mut s3 =
             aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
         if let Some(counter) = counter {
@@ -37,12 +40,14 @@ impl AwsClients {
             sqs = sqs.interceptor(counter.clone());
             dynamodb = dynamodb.interceptor(counter.clone());
             secrets = secrets.interceptor(counter.clone());
+            ses = ses.interceptor(counter.clone());
         }
         AwsClients {
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            ses: aws_sdk_sesv2::Client::from_conf(ses.build()),
         }
     }
 

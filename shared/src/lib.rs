@@ -12,6 +12,7 @@
 //!   or XLSX.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
 //!   [`notify`]: failure notifications to Slack through a per-interface blacklist.
+//!   [`digest`]: the daily digest e-mail per institution and who opted in to it.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
 //! - [`credentials`], [`api_clients`], [`principal`]: the DigEks proxy's API keys and passwords,
 //!   its clients and their grants, and what the authorizer hands the proxy.
@@ -33,6 +34,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod cursor;
+pub mod digest;
 pub mod dynamo;
 pub mod error;
 pub mod execution;

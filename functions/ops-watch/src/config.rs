@@ -67,6 +67,8 @@ pub struct Config {
     pub ko_lookback: Duration,
     /// Timeout of one HTTP request (to Slack).
     pub http_timeout: Duration,
+    /// The verified SES identity the daily digest is sent from.
+    pub digest_sender: String,
 }
 
 impl Config {
@@ -105,6 +107,10 @@ impl Config {
             cursor_max_age,
             ko_lookback: vars.seconds_or("KO_LOOKBACK_SECONDS", 86_400)?,
             http_timeout: vars.millis_or("HTTP_TIMEOUT_MS", 10_000)?,
+            digest_sender: vars.required(
+                "DIGEST_SENDER",
+                "the e-mail address (a verified SES identity) the daily digest comes from",
+            )?,
         })
     }
 }

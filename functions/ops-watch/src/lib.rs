@@ -17,6 +17,7 @@
 //! Notifications never fail the watch: one that could not be sent is retried by the next watch.
 
 mod config;
+pub mod digest;
 pub mod findings;
 pub mod markers;
 
@@ -96,10 +97,23 @@ impl Watch {
         })
     }
 
-    /// The Lambda handler: one watch, answered with its [`WatchSummary`].
-    pub async fn handle(&self, _event: Value) -> Result<Value> {
-        let summary = self.watch().await?;
-        serde_json::to_value(summary).map_err(|e| Error::technical(e.to_string()))
+    /// The Lambda handler: `{"digest": {...}}` sends the daily digest (see
+    /// [`digest::DigestRequest`]); any other event is one watch, answered with its
+    /// [`WatchSummary`].
+    pub async fn handle(&self, event: Value) -> Result<Value> {
+        let answer = match event.get("digest") {
+            Some(request) => {
+                let request: digest::DigestRequest = serde_json::from_value(request.clone())
+                    .map_err(|e| {
+                        Error::configuration(format!(
+                            "digest: expected {{\"day\": \"yyyy-MM-dd\"}} or {{}}: {e}"
+                        ))
+                    })?;
+                serde_json::to_value(self.send_digests(&request).await?)
+            }
+            None => serde_json::to_value(self.watch().await?),
+        };
+        answer.map_err(|e| Error::technical(e.to_string()))
     }
 
     /// Looks for findings, records the new ones and notifies each once.

@@ -17,6 +17,9 @@ pub struct GlobalArgs {
     /// The executions table (the stack output ExecutionsTableName).
     #[arg(long, env = "EXECUTIONS_TABLE", global = true, value_name = "TABLE")]
     pub executions_table: Option<String>,
+    /// The configuration table (the stack output ConfigTableName).
+    #[arg(long, env = "CONFIG_TABLE", global = true, value_name = "TABLE")]
+    pub config_table: Option<String>,
 }
 
 /// The global flags, checked when a command needs them.
@@ -49,6 +52,17 @@ impl Context {
             _ => Err(Error::configuration(
                 "no executions table: pass --executions-table <TABLE> or set EXECUTIONS_TABLE \
                  (the stack output ExecutionsTableName)",
+            )),
+        }
+    }
+
+    /// The configuration table's name; an error saying how to set it when it is missing.
+    pub fn config_table(&self) -> Result<&str> {
+        match self.global.config_table.as_deref().map(str::trim) {
+            Some(table) if !table.is_empty() => Ok(table),
+            _ => Err(Error::configuration(
+                "no configuration table: pass --config-table <TABLE> or set CONFIG_TABLE \
+                 (the stack output ConfigTableName)",
             )),
         }
     }

@@ -6,12 +6,14 @@
 //! - [`executions`]: what ran and how it went — list, show, export as XLSX or CSV.
 //! - [`dlq`]: the dead-letter queues — list, peek, redrive.
 //! - [`invoke`]: running a step again — re-run an execution, replay an FS list over a window.
+//! - [`digest`]: who gets an institution's daily digest e-mail.
 //!
 //! [`context`] holds what every group shares (the global flags, the AWS clients); [`validate`]
 //! the pure checks of arguments; [`output`] the plain-text layout.
 
 pub mod clients;
 pub mod context;
+pub mod digest;
 pub mod dlq;
 pub mod executions;
 pub mod invoke;
@@ -60,6 +62,9 @@ pub enum Command {
     /// Running a step again: re-run an execution, replay an FS list over a window.
     #[command(subcommand)]
     Run(invoke::RunCommand),
+    /// Who gets an institution's daily digest e-mail.
+    #[command(subcommand)]
+    Digest(digest::DigestCommand),
 }
 
 /// Runs a parsed command line. The error's message is what to show the operator.
@@ -71,6 +76,7 @@ pub async fn run(cli: Cli) -> flyt::Result<()> {
         Command::Executions(command) => executions::run(command, &context).await,
         Command::Dlq(command) => dlq::run(command, &context).await,
         Command::Run(command) => invoke::run(command, &context).await,
+        Command::Digest(command) => digest::run(command, &context).await,
     }
 }
 

@@ -159,6 +159,7 @@ impl LocalStack {
                             | "AWS::SecretsManager::Secret"
                             | "AWS::S3::Bucket"
                             | "AWS::S3::BucketPolicy"
+                            | "AWS::SES::EmailIdentity"
                     )
                 )
             })
@@ -218,6 +219,19 @@ impl LocalStack {
                                 format!("arn:aws:s3:::{bucket}"),
                             )]),
                             reference: bucket,
+                        }
+                    }
+                    Some("AWS::SES::EmailIdentity") => {
+                        let identity = properties["EmailIdentity"].as_str().unwrap_or_default();
+                        aws.ses
+                            .create_email_identity()
+                            .email_identity(identity)
+                            .send()
+                            .await
+                            .map_err(|e| format!("cannot create SES identity {identity}: {e:?}"))?;
+                        Resolved {
+                            reference: identity.to_owned(),
+                            attributes: BTreeMap::new(),
                         }
                     }
                     Some("AWS::S3::BucketPolicy") => {

@@ -675,6 +675,15 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                         "{label}: {parked:?}"
                     );
                 }
+                ("ops-watch", "digest") => {
+                    // Nobody opted in on this stack: the digest run sends nothing, and says so.
+                    assert_eq!(answer["day"], "2026-11-22", "{label}: {answer}");
+                    assert_eq!(
+                        (&answer["institutions"], &answer["sent"], &answer["failed"]),
+                        (&Value::from(0), &Value::from(0), &Value::from(0)),
+                        "{label}: {answer}"
+                    );
+                }
                 ("ops-watch", "schedule") => {
                     // Run last: the samples before it parked messages in dead-letter queues; each
                     // one holding messages is a finding.

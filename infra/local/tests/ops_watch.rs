@@ -23,7 +23,10 @@ async fn watch(local: &Local) -> Value {
         .fire_schedule("OpsWatchFunction")
         .await
         .expect("ops-watch runs");
-    let (_, summary) = answers.into_iter().next().expect("one schedule");
+    let (_, summary) = answers
+        .into_iter()
+        .find(|(schedule, _)| schedule.ends_with("/Watch"))
+        .expect("the watch's schedule");
     eprintln!("ops-watch summary: {summary}");
     summary
 }
