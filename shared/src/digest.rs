@@ -8,8 +8,8 @@
 
 use chrono::NaiveDate;
 
-use crate::dynamo::{s, ItemExt, SetChange, StringSets};
-use crate::error::{aws_error, Error, Result};
+use crate::dynamo::{ItemExt, SetChange, StringSets};
+use crate::error::{Error, Result};
 use crate::execution::{Execution, LogLine, Status};
 
 /// Key prefix of an institution's subscriptions in the configuration table.
@@ -58,20 +58,13 @@ impl Subscriptions {
 
     /// Every institution with at least one subscriber, with its subscribers.
     pub async fn all(&self) -> Result<Vec<(String, Vec<String>)>> {
-        let items: Vec<crate::dynamo::Item> = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", s(SUBSCRIPTION_PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "Scan", e).context("reading digest subscriptions")
-            })?;
+        let items = crate::dynamo::scan_prefix(
+            &self.dynamodb,
+            &self.table,
+            SUBSCRIPTION_PREFIX,
+            "digest subscriptions",
+        )
+        .await?;
         let mut all: Vec<(String, Vec<String>)> = items
             .into_iter()
             .filter_map(|item| {

@@ -8,6 +8,30 @@ use aws_sdk_dynamodb::types::AttributeValue;
 /// A DynamoDB item as the SDK returns it.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Every item of `table` whose key `pk` begins with `prefix`: one paginated Scan, for the small
+/// sets of the configuration table (institutions, the notification blacklist, digest
+/// subscriptions). `what` names them in the error.
+pub async fn scan_prefix(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    prefix: &str,
+    what: &str,
+) -> crate::Result<Vec<Item>> {
+    dynamodb
+        .scan()
+        .table_name(table)
+        .filter_expression("begins_with(pk, :prefix)")
+        .expression_attribute_values(":prefix", s(prefix))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| {
+            crate::error::aws_error("DynamoDB", "Scan", e).context(format_args!("reading {what}"))
+        })
+}
+
 /// A string attribute value.
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

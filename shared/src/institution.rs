@@ -246,18 +246,8 @@ impl InstitutionStore {
     /// Every active institution by org id, each checked on its own: an entry with a mistake comes
     /// back as its Configuration error, the others as institutions.
     pub async fn active(&self) -> Result<Vec<(String, Result<Institution>)>> {
-        let items: Vec<Item> = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", crate::dynamo::s(PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| aws_error("DynamoDB", "Scan", e).context("reading institutions"))?;
+        let items =
+            crate::dynamo::scan_prefix(&self.dynamodb, &self.table, PREFIX, "institutions").await?;
         let mut institutions = Vec::new();
         for item in items {
             let key = item.string("pk").unwrap_or_default();
@@ -275,18 +265,8 @@ impl InstitutionStore {
     /// Every entry as stored, switched on or not; entries that are not valid JSON are left out
     /// (with a warning naming their key), since nothing in them can be trusted.
     pub async fn entries(&self) -> Result<Vec<InstitutionEntry>> {
-        let items: Vec<Item> = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", crate::dynamo::s(PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| aws_error("DynamoDB", "Scan", e).context("reading institutions"))?;
+        let items =
+            crate::dynamo::scan_prefix(&self.dynamodb, &self.table, PREFIX, "institutions").await?;
         let mut entries = Vec::new();
         for item in items {
             let key = item.string("pk").unwrap_or_default();

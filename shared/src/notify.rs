@@ -14,7 +14,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use crate::dynamo::{Item, ItemExt};
-use crate::error::{aws_error, Category, Error, Result};
+use crate::error::{Category, Error, Result};
 use crate::retry::RetryPolicy;
 
 /// Key prefix of blacklist items in the configuration table.
@@ -152,19 +152,13 @@ impl Blacklist {
 
     /// Reads every entry of the configuration table `table` (one paginated scan).
     pub async fn load(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Self> {
-        let items: Vec<Item> = dynamodb
-            .scan()
-            .table_name(table)
-            .filter_expression("begins_with(pk, :prefix)")
-            .expression_attribute_values(":prefix", crate::dynamo::s(BLACKLIST_PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "Scan", e).context("reading the notification blacklist")
-            })?;
+        let items = crate::dynamo::scan_prefix(
+            dynamodb,
+            table,
+            BLACKLIST_PREFIX,
+            "the notification blacklist",
+        )
+        .await?;
         Ok(Blacklist::new(items.iter().filter_map(entry_from)))
     }
 

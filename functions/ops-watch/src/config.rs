@@ -164,6 +164,7 @@ mod tests {
             ("CONFIG_TABLE", "c"),
             ("DLQ_URLS", "http://q/a-dlq, http://q/b-dlq,"),
             ("SLACK_SECRET_ID", "slack"),
+            ("DIGEST_SENDER", "flyt-digest@example.org"),
         ]);
         let config = Config::from_vars(&vars).unwrap();
         assert_eq!(config.dlq_urls, ["http://q/a-dlq", "http://q/b-dlq"]);
@@ -171,5 +172,6 @@ mod tests {
         assert_eq!(config.stuck_claim, Duration::from_secs(3600));
         assert_eq!(config.ko_lookback, Duration::from_secs(86_400));
         assert_eq!(config.cursor_max_age, CursorLimits::default());
+        assert_eq!(config.digest_sender, "flyt-digest@example.org");
     }
 }
