@@ -138,7 +138,7 @@ impl Proxy {
         let mut metrics = Metrics::new(INTERFACE);
         metrics.count(Audit::counter(status), 1);
         metrics.emit();
-        if audit.operation != "getOpenApi" {
+        if audit.operation != Operation::OpenApi.name() {
             self.account(status, line).await;
         }
         response(status, body, &extra_headers)
