@@ -7,6 +7,8 @@
 //! archived with wrong access — [`Access::from_source`] is never more open than the source says:
 //! anything it cannot read as open is restricted.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,15 +36,33 @@ pub enum Access {
 
 impl Access {
     /// The access the source's fields call for, and a note when Flyt had to read them strictly.
-    /// `OPEN` is open; `EMBARGOED` with a readable date is embargoed until it; `RESTRICTED`,
-    /// anything else, a missing level, or an embargo without a readable date is restricted.
+    /// `OPEN` without an embargo date is open; `OPEN` or `EMBARGOED` with a readable embargo date
+    /// is embargoed until it; `RESTRICTED`, anything else, a missing level, or an embargo date that
+    /// cannot be read (or an `EMBARGOED` without one) is restricted. A blank date is no date.
     pub fn from_source(
         level: Option<&str>,
         embargo_until: Option<&str>,
     ) -> (Access, Option<String>) {
         let level = level.map(|l| l.trim().to_ascii_uppercase());
+        let embargo_until = embargo_until.filter(|text| !text.trim().is_empty());
         match level.as_deref() {
-            Some("OPEN") => (Access::Open, None),
+            Some("OPEN") => match embargo_until {
+                None => (Access::Open, None),
+                Some(text) => match parse_date(text) {
+                    Some(until) => (
+                        Access::Embargoed { until },
+                        Some(format!(
+                            "OPEN with an embargo until {until}: archived embargoed until then"
+                        )),
+                    ),
+                    None => (
+                        Access::Restricted,
+                        Some(format!(
+                            "OPEN with an embargo end date that cannot be read ({text:?}): archived restricted"
+                        )),
+                    ),
+                },
+            },
             Some("RESTRICTED") => (Access::Restricted, None),
             Some("EMBARGOED") => match embargo_until.and_then(parse_date) {
                 Some(until) => (Access::Embargoed { until }, None),
@@ -111,9 +131,44 @@ impl ThesisKey {
         )
     }
 
-    /// The object key of one file of the thesis.
+    /// The object key of one file of the thesis whose cleaned name no other file of the thesis
+    /// shares (see [`ThesisKey::file_keys`] for a thesis's whole list).
     pub fn file_key(&self, filename: &str) -> String {
-        format!("{}files/{}", self.prefix(), segment(filename))
+        self.files_key(&segment(filename))
+    }
+
+    /// The object keys of a thesis's files, in the order listed: one per file, never two alike.
+    /// A name is cleaned as in [`ThesisKey::file_key`]; names that clean to the same text (two
+    /// empty names both become `_`; `a b.pdf` and `a_b.pdf` both `a_b.pdf`) are numbered by their
+    /// place among those names, before the extension: `_(1)`, `_(2)`, `a_b(1).pdf`, `a_b(2).pdf`.
+    /// Cleaning never leaves a parenthesis, so a numbered key meets no other file's key; and the
+    /// same listing always gets the same keys, so re-archiving finds what an earlier attempt wrote.
+    pub fn file_keys<S: AsRef<str>>(&self, filenames: &[S]) -> Vec<String> {
+        let cleaned: Vec<String> = filenames.iter().map(|n| segment(n.as_ref())).collect();
+        let mut sharing: HashMap<&str, usize> = HashMap::new();
+        for name in &cleaned {
+            *sharing.entry(name).or_default() += 1;
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        cleaned
+            .iter()
+            .map(|name| {
+                if sharing[name.as_str()] == 1 {
+                    return self.files_key(name);
+                }
+                let place = seen.entry(name).or_default();
+                *place += 1;
+                let numbered = match name.rfind('.') {
+                    Some(dot) if dot > 0 => format!("{}({place}){}", &name[..dot], &name[dot..]),
+                    _ => format!("{name}({place})"),
+                };
+                self.files_key(&numbered)
+            })
+            .collect()
+    }
+
+    fn files_key(&self, cleaned: &str) -> String {
+        format!("{}files/{cleaned}", self.prefix())
     }
 
     /// The manifest's object key.
@@ -159,7 +214,9 @@ pub struct ManifestFile {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
-    /// Lowercase hex SHA-256 of its bytes, verified against the source and against S3.
+    /// Lowercase hex SHA-256 of its bytes: equal to the source's, and confirmed by the checksum S3
+    /// reports for the stored object (for an object written in parts, S3's composite checksum is
+    /// that of the parts of bytes with this SHA-256).
     pub sha256: String,
     /// Its content type.
     pub content_type: String,
@@ -207,6 +264,10 @@ pub enum ThesisMessage {
         thesis_id: String,
         /// The sweep's execution.
         execution_id: String,
+        /// When the sweep queued it (epoch ms): the message's version. A delivery that finds the
+        /// thesis held or not yet due settles only this message; the next sweep queues new work.
+        #[serde(default)]
+        queued_at_ms: u64,
     },
 }
 
@@ -222,8 +283,12 @@ impl crate::apply::Applicable for ThesisMessage {
     }
 
     fn version(&self) -> u64 {
-        // A thesis is registered once and archived once: any delivery is the same work.
-        1
+        match self {
+            // A thesis is registered once: any delivery is the same work.
+            ThesisMessage::Register(_) => 1,
+            // Each sweep's message is a new attempt; the archiver makes a repeat write nothing.
+            ThesisMessage::Archive { queued_at_ms, .. } => *queued_at_ms,
+        }
     }
 
     fn execution_id(&self) -> &str {
@@ -269,12 +334,29 @@ mod tests {
                 until: NaiveDate::from_ymd_opt(2031, 6, 30).unwrap()
             }
         );
+        for open_with_embargo in ["2031-06-30", " 2031-06-30T00:00:00Z "] {
+            let (access, note) = Access::from_source(Some("OPEN"), Some(open_with_embargo));
+            assert_eq!(
+                access,
+                Access::Embargoed {
+                    until: NaiveDate::from_ymd_opt(2031, 6, 30).unwrap()
+                },
+                "OPEN with embargoUntil {open_with_embargo:?} is embargoed, not open"
+            );
+            assert!(note.unwrap().contains("archived embargoed"));
+        }
+        assert_eq!(Access::from_source(Some("OPEN"), Some(" ")).0, Access::Open);
         for (level, until) in [
             (Some("RESTRICTED"), None),
+            (Some("RESTRICTED"), Some("2031-06-30")),
             (Some("EMBARGOED"), None),
+            (Some("EMBARGOED"), Some("")),
             (Some("EMBARGOED"), Some("soon")),
+            (Some("OPEN"), Some("soon")),
             (Some("PUBLIC-ISH"), None),
+            (Some("PUBLIC-ISH"), Some("2031-06-30")),
             (None, None),
+            (None, Some("2031-06-30")),
         ] {
             let (access, _) = Access::from_source(level, until);
             assert_eq!(access, Access::Restricted, "{level:?} {until:?}");
@@ -302,6 +384,53 @@ mod tests {
             key.manifest_key(),
             "uio/2026/INF5990___V_R/123456/manifest.json"
         );
+    }
+
+    #[test]
+    fn names_that_clean_alike_get_distinct_stable_keys() {
+        let key = ThesisKey {
+            institution: "uib".into(),
+            year: 2026,
+            exam: "flow-5001".into(),
+            kandidatnr: "254850".into(),
+        };
+        let names = [
+            "",
+            "thesis.pdf",
+            "a b.pdf",
+            " ",
+            "a_b.pdf",
+            "vedlegg",
+            "vedlegg",
+        ];
+        let keys = key.file_keys(&names);
+        let files = |name: &str| format!("uib/2026/flow-5001/254850/files/{name}");
+        assert_eq!(
+            keys,
+            vec![
+                files("_(1)"),
+                files("thesis.pdf"),
+                files("a_b(1).pdf"),
+                files("_(2)"),
+                files("a_b(2).pdf"),
+                files("vedlegg(1)"),
+                files("vedlegg(2)"),
+            ]
+        );
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "one key per file");
+        assert_eq!(
+            key.file_keys(&names),
+            keys,
+            "the same listing, the same keys"
+        );
+        assert_eq!(
+            keys[1],
+            key.file_key("thesis.pdf"),
+            "a name nobody shares keeps its plain key"
+        );
+        let none: [&str; 0] = [];
+        assert!(key.file_keys(&none).is_empty());
     }
 
     #[test]

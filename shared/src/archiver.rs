@@ -1,23 +1,22 @@
 //! Writes one thesis into the archive bucket: every file under its stable key, then the manifest.
 //!
-//! Idempotent and crash-safe by construction. A file already stored with the checksum the source
-//! gives is not written again (the bucket is versioned: a second write would be a second
-//! version); the manifest is written last and only if absent, so a thesis with a manifest is
+//! Idempotent and crash-safe by construction. The bucket is versioned, so a second write of a file
+//! would be a second version: a file already stored counts only when the checksum S3 itself reports
+//! for it (`ChecksumSHA256`) is that of the expected bytes — the source's SHA-256, or, where the
+//! source gives none, the SHA-256 of the bytes just streamed, compared before the write is
+//! completed. The manifest is written last and only if absent, so a thesis with a manifest is
 //! complete and a thesis without one is completed — never duplicated — by the next attempt.
 //! Every file's SHA-256 is computed while it streams from the exam system and compared with the
 //! source's; each request carries the SHA-256 of its bytes, which S3 verifies on receipt; and the
-//! checksum S3 reports for the stored object (the SHA-256, or for an object written in parts the
-//! SHA-256 of the parts' SHA-256s) is compared with what was sent. Where S3 reports none, the
-//! stored bytes are read back and hashed.
+//! checksum S3 reports for the stored version (the SHA-256, or for an object written in parts the
+//! SHA-256 of the parts' SHA-256s and the part count) must be the one computed from the stream.
 //! Large files go up in parts. Encryption (KMS), Object Lock retention and the access
 //! classification (an object tag) travel with every object.
-
-use std::collections::HashMap;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockMode,
-    ServerSideEncryption,
+    ServerSideEncryption, Tag, Tagging,
 };
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -122,11 +121,14 @@ impl Archiver {
         }
     }
 
-    /// Archives a thesis: every file, then the manifest. A quarantined, missing or mismatching
-    /// file fails this thesis (Mapping, naming the file) and writes no manifest.
+    /// Archives a thesis: every file, then the manifest. A file counts as stored already only when
+    /// S3's own checksum of the stored object confirms the expected bytes (the source's SHA-256,
+    /// or where the source gives none, the bytes just streamed); otherwise it is written (again).
+    /// A quarantined, missing or mismatching file fails this thesis (Mapping, naming the file)
+    /// and writes no manifest.
     pub async fn archive(&self, thesis: &ThesisToArchive) -> Result<Archived> {
         let manifest_key = thesis.key.manifest_key();
-        if self.head(&manifest_key).await?.is_some() {
+        if self.stored(&manifest_key).await?.is_some() {
             return Ok(Archived::AlreadyComplete);
         }
         if thesis.files.is_empty() {
@@ -136,8 +138,8 @@ impl Archiver {
             )));
         }
         let mut files = Vec::new();
-        for file in &thesis.files {
-            files.push(self.store_file(thesis, file).await?);
+        for (file, key) in thesis.files.iter().zip(thesis.file_keys()) {
+            files.push(self.store(thesis, file, key).await?);
         }
         let manifest = Manifest {
             schema: MANIFEST_SCHEMA.to_owned(),
@@ -178,30 +180,41 @@ impl Archiver {
         }
     }
 
-    /// Stores one file unless it is there already with the source's checksum; returns its
-    /// manifest entry. Public so that a test can stop after one file, as a killed process would.
-    pub async fn store_file(
+    /// Stores the file at `index` in the thesis's list unless it is there already (see
+    /// [`Archiver::archive`]); returns its manifest entry. Public so that a test can stop after one
+    /// file, as a killed process would.
+    pub async fn store_file(&self, thesis: &ThesisToArchive, index: usize) -> Result<ManifestFile> {
+        let (Some(file), Some(key)) = (
+            thesis.files.get(index),
+            thesis.file_keys().into_iter().nth(index),
+        ) else {
+            return Err(Error::technical(format!(
+                "thesis {}: there is no file {index} of {}",
+                thesis.key.prefix(),
+                thesis.files.len()
+            )));
+        };
+        self.store(thesis, file, key).await
+    }
+
+    /// Stores one file under `key` unless S3 confirms it is there already.
+    async fn store(
         &self,
         thesis: &ThesisToArchive,
         file: &SourceFile,
+        key: String,
     ) -> Result<ManifestFile> {
-        let key = thesis.key.file_key(&file.name);
         let label = format!("thesis {} file {:?}", thesis.key.prefix(), file.name);
         if file.quarantined {
             return Err(Error::mapping(format!(
                 "{label} is in quarantine in the exam system: it is not archived; have it cleared or removed, then run again"
             )));
         }
-        if let (Some(expected), Some(stored)) = (&file.sha256, self.head(&key).await?) {
-            if stored.sha256.as_deref() == Some(expected.as_str()) {
-                return Ok(ManifestFile {
-                    name: file.name.clone(),
-                    key,
-                    size: stored.size,
-                    sha256: expected.clone(),
-                    content_type: file.content_type.clone(),
-                    version_id: stored.version_id,
-                });
+        let stored = self.stored(&key).await?;
+        if let (Some(expected), Some(stored)) = (&file.sha256, &stored) {
+            let expected = expected.to_ascii_lowercase();
+            if self.confirms(&key, stored, &expected, &label).await? {
+                return self.keep(thesis, file, key, stored, expected, &label).await;
             }
         }
         let url = file.url.as_deref().ok_or_else(|| {
@@ -213,8 +226,6 @@ impl Archiver {
         };
         let mut response = crate::http::download(&self.http, system, &label, url).await?;
         let mut upload = Upload::new(self, &key, file, thesis.access.tag());
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
         loop {
             let chunk = match response.chunk().await {
                 Ok(Some(chunk)) => chunk,
@@ -224,71 +235,72 @@ impl Archiver {
                     return Err(crate::http::transport_error(system, &label, e));
                 }
             };
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
             if let Err(e) = upload.push(&chunk).await {
                 upload.abort().await;
                 return Err(e.context(&label));
             }
         }
-        let sha256 = hex::encode(hasher.finalize());
+        let streamed = upload.seal();
         if let Some(expected) = &file.sha256 {
-            if !expected.eq_ignore_ascii_case(&sha256) {
+            if !expected.eq_ignore_ascii_case(&streamed.sha256) {
                 upload.abort().await;
                 return Err(Error::mapping(format!(
-                    "{label}: the downloaded bytes have SHA-256 {sha256}, the exam system says {expected}: not archived"
+                    "{label}: the downloaded bytes have SHA-256 {}, the exam system says {expected}: not archived",
+                    streamed.sha256
                 )));
             }
         }
-        let (version_id, composite) = upload.finish().await.map_err(|e| e.context(&label))?;
-        self.verify(&key, &sha256, composite.as_deref(), &label)
+        // Where the source gives no SHA-256, a stored object is known to hold these bytes only now:
+        // if S3's checksum is the one they would get, the write is abandoned before it completes.
+        if let Some(stored) = stored.filter(|s| {
+            s.checksum
+                .as_deref()
+                .is_some_and(|reported| same_checksum(reported, &streamed.s3))
+        }) {
+            upload.abort().await;
+            return self
+                .keep(thesis, file, key, &stored, streamed.sha256, &label)
+                .await;
+        }
+        let version_id = upload
+            .finish(&streamed)
+            .await
+            .map_err(|e| e.context(&label))?;
+        self.verify(&key, version_id.as_deref(), &streamed.s3, &label)
             .await?;
         Ok(ManifestFile {
             name: file.name.clone(),
             key,
-            size,
-            sha256,
+            size: streamed.size,
+            sha256: streamed.sha256,
             content_type: file.content_type.clone(),
             version_id,
         })
     }
 
-    /// Checks the stored object against what was sent: S3's own checksum when it reports one (for
-    /// an object written in parts, S3's checksum is the SHA-256 of the parts' SHA-256s, the
-    /// `composite`), otherwise the stored bytes read back and hashed against `sha256`.
-    async fn verify(
+    /// Whether S3's own checksum of a stored object is that of bytes with SHA-256 `expected`. For
+    /// an object written in one request S3 reports that SHA-256 itself; for one written in parts
+    /// (one of at least [`PART_SIZE`]), a composite that only the bytes can be checked against,
+    /// so they are read back: their SHA-256 must be `expected` and their parts' composite S3's.
+    async fn confirms(
         &self,
         key: &str,
-        sha256: &str,
-        composite: Option<&str>,
+        stored: &Stored,
+        expected: &str,
         label: &str,
-    ) -> Result<()> {
-        let head = self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("S3", "HeadObject", e).context(format_args!("verifying {key}"))
-            })?;
-        let expected_b64 = match composite {
-            Some(composite) => composite.to_owned(),
-            None => base64::engine::general_purpose::STANDARD
-                .encode(hex::decode(sha256).expect("a SHA-256 we computed is hex")),
+    ) -> Result<bool> {
+        let Some(reported) = &stored.checksum else {
+            return Ok(false);
         };
-        if let Some(reported) = head.checksum_sha256() {
-            // A composite checksum carries its part count: `<base64>-<parts>`.
-            let reported = reported.split('-').next().unwrap_or_default();
-            return if reported == expected_b64 {
-                Ok(())
-            } else {
-                Err(Error::external(format!(
-                    "{label}: S3 reports SHA-256 {reported} (base64), expected {expected_b64}: will be written again"
-                )))
-            };
+        let whole = hex::decode(expected)
+            .map(|digest| base64::engine::general_purpose::STANDARD.encode(digest))
+            .unwrap_or_default();
+        if same_checksum(reported, &whole) {
+            return Ok(true);
+        }
+        if stored.size < PART_SIZE as u64 {
+            // Written in one request: S3's checksum would be the SHA-256 of the bytes, and it is not.
+            return Ok(false);
         }
         let mut object = self
             .s3
@@ -298,40 +310,114 @@ impl Archiver {
             .send()
             .await
             .map_err(|e| {
-                aws_error("S3", "GetObject", e).context(format_args!("verifying {key}"))
+                aws_error("S3", "GetObject", e).context(format_args!("{label}: reading back {key}"))
             })?;
-        let mut hasher = Sha256::new();
+        if object.version_id() != stored.version_id.as_deref() {
+            // Another version was written meanwhile: what S3 said is not of these bytes.
+            return Ok(false);
+        }
+        let mut checksums = Checksums::default();
         while let Some(bytes) = object
             .body
             .try_next()
             .await
             .map_err(|e| Error::external(format!("{label}: reading back {key} failed: {e}")))?
         {
-            hasher.update(&bytes);
+            checksums.update(&bytes);
         }
-        let stored = hex::encode(hasher.finalize());
-        if stored == sha256 {
-            Ok(())
-        } else {
-            Err(Error::external(format!(
-                "{label}: the stored object hashes to {stored}, expected {sha256}: will be written again"
-            )))
+        let read = checksums.finish();
+        Ok(read.sha256 == expected && same_checksum(reported, &read.s3))
+    }
+
+    /// The manifest entry of a file S3 confirmed is stored already. Its access tag is set to the
+    /// thesis's (no new version), so a classification corrected since the file was written is
+    /// what the object carries.
+    async fn keep(
+        &self,
+        thesis: &ThesisToArchive,
+        file: &SourceFile,
+        key: String,
+        stored: &Stored,
+        sha256: String,
+        label: &str,
+    ) -> Result<ManifestFile> {
+        self.s3
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(&key)
+            .tagging(
+                Tagging::builder()
+                    .tag_set(
+                        Tag::builder()
+                            .key("access")
+                            .value(thesis.access.tag())
+                            .build()
+                            .expect("a tag has a key and a value"),
+                    )
+                    .build()
+                    .expect("a tagging has a tag set"),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error("S3", "PutObjectTagging", e)
+                    .context(format_args!("{label}: tagging {key}"))
+            })?;
+        Ok(ManifestFile {
+            name: file.name.clone(),
+            key,
+            size: stored.size,
+            sha256,
+            content_type: file.content_type.clone(),
+            version_id: stored.version_id.clone(),
+        })
+    }
+
+    /// Checks the version just written: the checksum S3 reports for it must be `expected`, the
+    /// one computed from the streamed bytes. Otherwise the next attempt writes it again, since a
+    /// stored object counts only with S3's confirmation. (The latest version is asked for and
+    /// compared by id: asking for a version by id would need `s3:GetObjectVersion`.)
+    async fn verify(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        expected: &str,
+        label: &str,
+    ) -> Result<()> {
+        let latest = self.stored(key).await?;
+        if let Some(latest) = latest
+            .as_ref()
+            .filter(|l| l.version_id.as_deref() != version_id)
+        {
+            return Err(Error::external(format!(
+                "{label}: the latest version of {key} is {:?}, not the one just written ({version_id:?}): will be written again",
+                latest.version_id
+            )));
+        }
+        match latest.and_then(|stored| stored.checksum) {
+            Some(reported) if same_checksum(&reported, expected) => Ok(()),
+            Some(reported) => Err(Error::external(format!(
+                "{label}: S3 reports SHA-256 {reported} (base64) for {key}, expected {expected}: will be written again"
+            ))),
+            None => Err(Error::external(format!(
+                "{label}: S3 reports no SHA-256 for {key}, expected {expected}: will be written again"
+            ))),
         }
     }
 
-    async fn head(&self, key: &str) -> Result<Option<Stored>> {
+    /// What S3 says of an object's latest version, or `None` if absent.
+    async fn stored(&self, key: &str) -> Result<Option<Stored>> {
         match self
             .s3
             .head_object()
             .bucket(&self.bucket)
             .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
         {
             Ok(head) => Ok(Some(Stored {
-                sha256: head
-                    .metadata()
-                    .and_then(|m: &HashMap<String, String>| m.get("sha256").cloned()),
+                checksum: head.checksum_sha256().map(str::to_owned),
                 size: head.content_length().unwrap_or(0).max(0) as u64,
                 version_id: head.version_id().map(str::to_owned),
             })),
@@ -343,11 +429,95 @@ impl Archiver {
     }
 }
 
-/// What HeadObject says of a stored file.
+impl ThesisToArchive {
+    /// The object keys of the files, in their order (see [`ThesisKey::file_keys`]).
+    pub fn file_keys(&self) -> Vec<String> {
+        let names: Vec<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+        self.key.file_keys(&names)
+    }
+}
+
+/// What HeadObject (checksum mode on) says of a stored object.
 struct Stored {
-    sha256: Option<String>,
+    /// `ChecksumSHA256` as S3 reports it: base64, with `-<parts>` for an object written in parts.
+    checksum: Option<String>,
     size: u64,
     version_id: Option<String>,
+}
+
+/// The checksums of a file's bytes as they stream, each byte hashed once for the whole and once for
+/// its part: the SHA-256 of the whole, the SHA-256 of every [`PART_SIZE`] part (which an upload in
+/// parts sends with each part), and the `ChecksumSHA256` S3 gives the object this archiver writes
+/// of them — the whole's SHA-256 in base64 for a file smaller than a part (one request), otherwise
+/// the composite of its parts: `<base64 SHA-256 of the parts' SHA-256s>-<parts>`.
+#[derive(Default)]
+struct Checksums {
+    whole: Sha256,
+    part: Sha256,
+    in_part: usize,
+    parts: Vec<[u8; 32]>,
+    size: u64,
+}
+
+/// What [`Checksums`] found.
+struct Streamed {
+    /// Lowercase hex SHA-256.
+    sha256: String,
+    /// The checksum S3 reports for the object written of these bytes.
+    s3: String,
+    size: u64,
+}
+
+impl Checksums {
+    fn update(&mut self, mut bytes: &[u8]) {
+        self.whole.update(bytes);
+        self.size += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let take = (PART_SIZE - self.in_part).min(bytes.len());
+            self.part.update(&bytes[..take]);
+            self.in_part += take;
+            bytes = &bytes[take..];
+            if self.in_part == PART_SIZE {
+                self.close_part();
+            }
+        }
+    }
+
+    fn close_part(&mut self) {
+        self.parts
+            .push(std::mem::take(&mut self.part).finalize().into());
+        self.in_part = 0;
+    }
+
+    /// The base64 SHA-256 of part `index` (from 0), once its bytes have all been seen.
+    fn part_base64(&self, index: usize) -> Option<String> {
+        self.parts
+            .get(index)
+            .map(|digest| base64::engine::general_purpose::STANDARD.encode(digest))
+    }
+
+    /// Ends the stream: closes the last part of a file that goes up in parts.
+    fn finish(&mut self) -> Streamed {
+        let in_parts = self.size >= PART_SIZE as u64;
+        if in_parts && self.in_part > 0 {
+            self.close_part();
+        }
+        let whole = std::mem::take(&mut self.whole).finalize();
+        let s3 = if in_parts {
+            format!(
+                "{}-{}",
+                sha256_base64(&self.parts.concat()),
+                self.parts.len()
+            )
+        } else {
+            base64::engine::general_purpose::STANDARD.encode(whole)
+        };
+        Streamed {
+            sha256: hex::encode(whole),
+            s3,
+            size: self.size,
+        }
+    }
 }
 
 /// One object being written: held in memory up to one part, then in parts.
@@ -357,6 +527,7 @@ struct Upload<'a> {
     file: &'a SourceFile,
     tagging: String,
     buffer: Vec<u8>,
+    checksums: Checksums,
     multipart: Option<(String, Vec<CompletedPart>)>,
 }
 
@@ -368,11 +539,14 @@ impl<'a> Upload<'a> {
             file,
             tagging: format!("access={access}"),
             buffer: Vec::new(),
+            checksums: Checksums::default(),
             multipart: None,
         }
     }
 
+    /// Takes the next bytes of the stream: hashes them, and sends every part that is complete.
     async fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        self.checksums.update(bytes);
         self.buffer.extend_from_slice(bytes);
         while self.buffer.len() >= PART_SIZE {
             let part: Vec<u8> = self.buffer.drain(..PART_SIZE).collect();
@@ -381,12 +555,17 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
-    /// Completes the object; returns its version and, when written in parts, the composite
-    /// checksum S3 computes for it.
-    async fn finish(mut self) -> Result<(Option<String>, Option<String>)> {
+    /// Ends the stream: the checksums of everything pushed, before anything more is sent.
+    fn seal(&mut self) -> Streamed {
+        self.checksums.finish()
+    }
+
+    /// Completes the object after [`Upload::seal`] (`streamed` is what it returned); returns its
+    /// version.
+    async fn finish(mut self, streamed: &Streamed) -> Result<Option<String>> {
         if self.multipart.is_none() {
             let body = std::mem::take(&mut self.buffer);
-            let mut put = self
+            let put = self
                 .archiver
                 .s3
                 .put_object()
@@ -394,36 +573,23 @@ impl<'a> Upload<'a> {
                 .key(self.key)
                 .content_type(&self.file.content_type)
                 .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                .checksum_sha256(sha256_base64(&body))
+                .checksum_sha256(&streamed.s3)
                 .server_side_encryption(ServerSideEncryption::AwsKms)
                 .tagging(&self.tagging)
                 .object_lock_mode(self.archiver.retention.mode.clone())
                 .object_lock_retain_until_date(self.archiver.retention.until())
                 .body(ByteStream::from(body));
-            if let Some(sha) = &self.file.sha256 {
-                put = put.metadata("sha256", sha.to_ascii_lowercase());
-            }
             let output = put
                 .send()
                 .await
                 .map_err(|e| aws_error("S3", "PutObject", e))?;
-            return Ok((output.version_id().map(str::to_owned), None));
+            return Ok(output.version_id().map(str::to_owned));
         }
         let rest = std::mem::take(&mut self.buffer);
         if !rest.is_empty() {
             self.upload_part(rest).await?;
         }
         let (upload_id, parts) = self.multipart.take().expect("parts were uploaded");
-        let mut digests = Vec::new();
-        for part in &parts {
-            let digest = part.checksum_sha256().unwrap_or_default();
-            digests.extend(
-                base64::engine::general_purpose::STANDARD
-                    .decode(digest)
-                    .expect("a part checksum we computed is base64"),
-            );
-        }
-        let composite = sha256_base64(&digests);
         let output = self
             .archiver
             .s3
@@ -439,12 +605,12 @@ impl<'a> Upload<'a> {
             .send()
             .await
             .map_err(|e| aws_error("S3", "CompleteMultipartUpload", e))?;
-        Ok((output.version_id().map(str::to_owned), Some(composite)))
+        Ok(output.version_id().map(str::to_owned))
     }
 
     async fn upload_part(&mut self, part: Vec<u8>) -> Result<()> {
         if self.multipart.is_none() {
-            let mut create = self
+            let create = self
                 .archiver
                 .s3
                 .create_multipart_upload()
@@ -456,9 +622,6 @@ impl<'a> Upload<'a> {
                 .tagging(&self.tagging)
                 .object_lock_mode(self.archiver.retention.mode.clone())
                 .object_lock_retain_until_date(self.archiver.retention.until());
-            if let Some(sha) = &self.file.sha256 {
-                create = create.metadata("sha256", sha.to_ascii_lowercase());
-            }
             let output = create
                 .send()
                 .await
@@ -468,7 +631,10 @@ impl<'a> Upload<'a> {
         }
         let (upload_id, parts) = self.multipart.as_mut().expect("started above");
         let number = parts.len() as i32 + 1;
-        let checksum = sha256_base64(&part);
+        let checksum = self
+            .checksums
+            .part_base64(parts.len())
+            .expect("a part is hashed as its bytes are pushed");
         let output = self
             .archiver
             .s3
@@ -512,6 +678,83 @@ impl<'a> Upload<'a> {
     }
 }
 
+/// Whether a `ChecksumSHA256` S3 reports is `expected` (both base64; a composite checksum carries
+/// its part count, `<base64>-<parts>`). S3 may leave the part count off (HeadObject does on some
+/// implementations); where both give one, the counts must agree too.
+fn same_checksum(reported: &str, expected: &str) -> bool {
+    let (reported, reported_parts) = split_parts(reported);
+    let (expected, expected_parts) = split_parts(expected);
+    !reported.is_empty()
+        && reported == expected
+        && match (reported_parts, expected_parts) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+}
+
+fn split_parts(checksum: &str) -> (&str, Option<&str>) {
+    match checksum.split_once('-') {
+        Some((base, parts)) => (base, Some(parts)),
+        None => (checksum, None),
+    }
+}
+
 fn sha256_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S3's composite checksum of `bytes` written in parts of [`PART_SIZE`], computed directly.
+    fn composite(bytes: &[u8]) -> String {
+        let digests: Vec<u8> = bytes
+            .chunks(PART_SIZE)
+            .flat_map(|part| Sha256::digest(part).to_vec())
+            .collect();
+        format!(
+            "{}-{}",
+            sha256_base64(&digests),
+            bytes.len().div_ceil(PART_SIZE)
+        )
+    }
+
+    #[test]
+    fn checksums_compare_with_or_without_a_part_count() {
+        assert!(same_checksum("abc=", "abc="));
+        assert!(same_checksum("abc=-2", "abc=-2"));
+        assert!(same_checksum("abc=", "abc=-2"), "a count left off");
+        assert!(!same_checksum("abc=-3", "abc=-2"));
+        assert!(!same_checksum("abd=", "abc="));
+        assert!(!same_checksum("", ""), "no checksum confirms nothing");
+    }
+
+    #[test]
+    fn checksums_are_those_s3_reports_for_the_objects_written() {
+        let bytes: Vec<u8> = (0..PART_SIZE + 1).map(|i| (i % 251) as u8).collect();
+        for (size, in_parts) in [
+            (0, false),
+            (100, false),
+            (PART_SIZE, true),
+            (PART_SIZE + 1, true),
+        ] {
+            let bytes = &bytes[..size];
+            for feed in [65_537, PART_SIZE + 3] {
+                let mut checksums = Checksums::default();
+                for chunk in bytes.chunks(feed) {
+                    checksums.update(chunk);
+                }
+                let streamed = checksums.finish();
+                assert_eq!(streamed.size, size as u64);
+                assert_eq!(streamed.sha256, hex::encode(Sha256::digest(bytes)));
+                let expected = if in_parts {
+                    composite(bytes)
+                } else {
+                    sha256_base64(bytes)
+                };
+                assert_eq!(streamed.s3, expected, "{size} bytes fed {feed} at a time");
+            }
+        }
+    }
 }

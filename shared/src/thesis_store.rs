@@ -1,12 +1,14 @@
 //! Theses Flyt knows of, and what holds them back: DynamoDB state of the archive flow.
 //!
 //! - [`ThesisStore`] (the theses table): every discovered thesis, registered once, `PENDING` with
-//!   its due date until it is `ARCHIVED` or `FAILED` (with the reason). An index by status and due
-//!   date lets the sweep read exactly the due ones.
-//! - [`Holds`] (the state table): open appeals and explanation requests per candidate. A thesis
-//!   whose candidate has one waits; a decided appeal or a registered explanation releases it.
-//!   Keyed by institution and candidate number: an appeal of any exam by that candidate postpones
-//!   — conservative, never early.
+//!   its due date until it is `ARCHIVED` or `FAILED` (with the reason). A thesis handed in but not
+//!   yet graded is `PENDING` without a due date (awaiting grading) until a sweep reads its grading
+//!   date. An index by status and due date lets the sweep read exactly the due ones, and the ones
+//!   awaiting grading.
+//! - [`Holds`] (the state table): open appeals and explanation requests per candidate, one member
+//!   per case (`appeal#<vurdId>`, `explanation#<vurdId>`). A thesis whose candidate has one waits;
+//!   a decided appeal or a registered explanation releases that case only. An open case of any
+//!   exam by that candidate postpones — conservative, never early.
 
 use std::collections::BTreeMap;
 
@@ -51,11 +53,18 @@ pub struct PendingThesis {
     pub source: ThesisSource,
     /// The candidate number.
     pub kandidatnr: String,
-    /// When the grade was announced (RFC 3339).
-    pub graded_at: String,
-    /// When it may be archived (epoch ms): after the appeal and explanation deadlines.
-    pub due_at_ms: i64,
+    /// When the grade was announced (RFC 3339); `None` while the thesis awaits grading.
+    #[serde(default)]
+    pub graded_at: Option<String>,
+    /// When it may be archived (epoch ms): after the appeal and explanation deadlines; `None`
+    /// while the thesis awaits grading.
+    #[serde(default)]
+    pub due_at_ms: Option<i64>,
 }
+
+/// The index value of `due_at` of a thesis awaiting grading: below every real due date, read by
+/// [`ThesisStore::awaiting_grade`] and never by [`ThesisStore::due`].
+const AWAITING_GRADE: i64 = 0;
 
 impl PendingThesis {
     /// The id of a thesis from its institution and source.
@@ -140,7 +149,7 @@ impl ThesisStore {
             .table_name(&self.table)
             .item("pk", s(&thesis.id))
             .item("status", s(ThesisStatus::Pending.as_str()))
-            .item("due_at", n(thesis.due_at_ms))
+            .item("due_at", n(thesis.due_at_ms.unwrap_or(AWAITING_GRADE)))
             .item(
                 "thesis",
                 s(serde_json::to_string(thesis).expect("a thesis serialises")),
@@ -161,24 +170,79 @@ impl ThesisStore {
         }
     }
 
-    /// Pending theses due at `now_ms` or earlier.
+    /// Pending theses due at `now_ms` or earlier (not those awaiting grading).
     pub async fn due(&self, now_ms: i64) -> Result<Vec<PendingThesis>> {
+        self.pending_between(AWAITING_GRADE + 1, now_ms, "reading due theses")
+            .await
+    }
+
+    /// Pending theses handed in but not graded when last read: no due date yet.
+    pub async fn awaiting_grade(&self) -> Result<Vec<PendingThesis>> {
+        self.pending_between(
+            AWAITING_GRADE,
+            AWAITING_GRADE,
+            "reading theses awaiting grading",
+        )
+        .await
+    }
+
+    async fn pending_between(&self, from: i64, to: i64, what: &str) -> Result<Vec<PendingThesis>> {
         let items: Vec<Item> = self
             .dynamodb
             .query()
             .table_name(&self.table)
             .index_name(BY_STATUS_INDEX)
-            .key_condition_expression("#status = :pending AND due_at <= :now")
+            .key_condition_expression("#status = :pending AND due_at BETWEEN :from AND :to")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(ThesisStatus::Pending.as_str()))
-            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":to", n(to))
             .into_paginator()
             .items()
             .send()
             .try_collect()
             .await
-            .map_err(|e| aws_error("DynamoDB", "Query", e).context("reading due theses"))?;
+            .map_err(|e| aws_error("DynamoDB", "Query", e).context(what))?;
         items.iter().map(thesis_of).collect()
+    }
+
+    /// Records the grading date and due date of a pending thesis that awaited grading. Returns
+    /// false when it was graded already or is no longer pending (another sweep was first).
+    pub async fn set_graded(&self, thesis: &PendingThesis) -> Result<bool> {
+        let due_at_ms = thesis.due_at_ms.ok_or_else(|| {
+            Error::technical(format!(
+                "{}: set_graded needs the due date of a graded thesis",
+                thesis.id
+            ))
+        })?;
+        let result = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&thesis.id))
+            .condition_expression("#status = :pending AND due_at = :awaiting")
+            .update_expression("SET due_at = :due, thesis = :thesis")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(ThesisStatus::Pending.as_str()))
+            .expression_attribute_values(":awaiting", n(AWAITING_GRADE))
+            .expression_attribute_values(":due", n(due_at_ms))
+            .expression_attribute_values(
+                ":thesis",
+                s(serde_json::to_string(thesis).expect("a thesis serialises")),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws_error("DynamoDB", "UpdateItem", e)
+                .context(format_args!("recording the grading date of {}", thesis.id))),
+        }
     }
 
     /// One thesis and its state.
@@ -273,15 +337,60 @@ pub enum HoldKind {
 }
 
 impl HoldKind {
-    fn as_str(self) -> &'static str {
+    /// As stored: `appeal`, `explanation`.
+    pub fn as_str(self) -> &'static str {
         match self {
             HoldKind::Appeal => "appeal",
             HoldKind::Explanation => "explanation",
         }
     }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "appeal" => Some(HoldKind::Appeal),
+            "explanation" => Some(HoldKind::Explanation),
+            _ => None,
+        }
+    }
 }
 
-/// Open appeals and explanation requests per candidate, in the state table.
+/// One open case holding a candidate's thesis back.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hold {
+    /// Appeal or explanation request.
+    pub kind: HoldKind,
+    /// The case: FS's `vurdId` of the exam. Empty for a hold written before holds were per case
+    /// (any release of that kind for the candidate releases it).
+    pub case: String,
+}
+
+impl Hold {
+    /// The set member: `<kind>#<case>` (`<kind>` alone for a hold without a case).
+    fn member(&self) -> String {
+        if self.case.is_empty() {
+            self.kind.as_str().to_owned()
+        } else {
+            format!("{}#{}", self.kind.as_str(), self.case)
+        }
+    }
+
+    /// A stored member; `None` for one this version does not know.
+    fn parse(member: &str) -> Option<Self> {
+        let (kind, case) = member.split_once('#').unwrap_or((member, ""));
+        Some(Hold {
+            kind: HoldKind::parse(kind)?,
+            case: case.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.member())
+    }
+}
+
+/// Open appeals and explanation requests per candidate and case, in the state table.
 #[derive(Clone, Debug)]
 pub struct Holds {
     sets: StringSets,
@@ -295,31 +404,64 @@ impl Holds {
         }
     }
 
-    /// Opens a hold (idempotent).
-    pub async fn open(&self, org_id: &str, kandidatnr: &str, kind: HoldKind) -> Result<()> {
+    /// Opens the hold of one case (`case` is FS's `vurdId`; idempotent).
+    pub async fn open(
+        &self,
+        org_id: &str,
+        kandidatnr: &str,
+        kind: HoldKind,
+        case: &str,
+    ) -> Result<()> {
+        let hold = Hold {
+            kind,
+            case: case.to_owned(),
+        };
         self.sets
             .change(
                 &hold_key(org_id, kandidatnr),
                 SetChange::Add,
-                vec![kind.as_str().to_owned()],
+                vec![hold.member()],
             )
             .await
     }
 
-    /// Releases a hold (idempotent).
-    pub async fn release(&self, org_id: &str, kandidatnr: &str, kind: HoldKind) -> Result<()> {
+    /// Releases the hold of one case (idempotent). A hold of the same kind written before holds
+    /// were per case is released with it.
+    pub async fn release(
+        &self,
+        org_id: &str,
+        kandidatnr: &str,
+        kind: HoldKind,
+        case: &str,
+    ) -> Result<()> {
+        let hold = Hold {
+            kind,
+            case: case.to_owned(),
+        };
         self.sets
             .change(
                 &hold_key(org_id, kandidatnr),
                 SetChange::Remove,
-                vec![kind.as_str().to_owned()],
+                vec![hold.member(), kind.as_str().to_owned()],
             )
             .await
     }
 
-    /// The open holds of a candidate, by name (`appeal`, `explanation`).
-    pub async fn open_for(&self, org_id: &str, kandidatnr: &str) -> Result<Vec<String>> {
-        self.sets.members(&hold_key(org_id, kandidatnr)).await
+    /// The open holds of a candidate. A member this version does not know holds too: it is
+    /// returned as an appeal with the member as its case, never dropped.
+    pub async fn open_for(&self, org_id: &str, kandidatnr: &str) -> Result<Vec<Hold>> {
+        let members = self.sets.members(&hold_key(org_id, kandidatnr)).await?;
+        let mut holds: Vec<Hold> = members
+            .iter()
+            .map(|member| {
+                Hold::parse(member).unwrap_or_else(|| Hold {
+                    kind: HoldKind::Appeal,
+                    case: member.clone(),
+                })
+            })
+            .collect();
+        holds.sort();
+        Ok(holds)
     }
 }
 
@@ -334,4 +476,35 @@ pub fn count_by_status(theses: &[StoredThesis]) -> BTreeMap<&'static str, usize>
         *counts.entry(thesis.status.as_str()).or_default() += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hold_is_stored_per_case_and_read_back() {
+        let hold = Hold {
+            kind: HoldKind::Appeal,
+            case: "MTk0LUlORjU5OTA=".to_owned(),
+        };
+        assert_eq!(hold.member(), "appeal#MTk0LUlORjU5OTA=");
+        assert_eq!(Hold::parse(&hold.member()), Some(hold));
+        let legacy = Hold::parse("explanation").unwrap();
+        assert_eq!(legacy.kind, HoldKind::Explanation);
+        assert_eq!(legacy.case, "");
+        assert_eq!(legacy.member(), "explanation");
+        assert_eq!(Hold::parse("review#1"), None);
+    }
+
+    #[test]
+    fn a_thesis_stored_before_ungraded_ones_existed_still_parses() {
+        let old = r#"{"id":"thesis#uib#wiseflow#9#4","org_id":"uib","source":{"system":"WISEFLOW","flow_id":9,"submission_id":4},"kandidatnr":"1","graded_at":"2026-06-01T10:00:00+00:00","due_at_ms":1781258400000}"#;
+        let thesis: PendingThesis = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            thesis.graded_at.as_deref(),
+            Some("2026-06-01T10:00:00+00:00")
+        );
+        assert_eq!(thesis.due_at_ms, Some(1_781_258_400_000));
+    }
 }

@@ -91,15 +91,21 @@ impl Dispatcher {
             }
         };
         // An open case holds the candidate's thesis back from the archive until it is answered.
-        let (org, candidate) = (&institution.org_id, &item.kandidatnr);
+        let (org, candidate, case) = (&institution.org_id, &item.kandidatnr, &item.vurd_id);
         match (item.kind, item.appeal_status()) {
             (RequestKind::Klage, Some(AppealStatus::Withdrawn)) => {
-                self.holds.release(org, candidate, HoldKind::Appeal).await?
+                self.holds
+                    .release(org, candidate, HoldKind::Appeal, case)
+                    .await?
             }
-            (RequestKind::Klage, _) => self.holds.open(org, candidate, HoldKind::Appeal).await?,
+            (RequestKind::Klage, _) => {
+                self.holds
+                    .open(org, candidate, HoldKind::Appeal, case)
+                    .await?
+            }
             (RequestKind::Begrunnelse, _) => {
                 self.holds
-                    .open(org, candidate, HoldKind::Explanation)
+                    .open(org, candidate, HoldKind::Explanation, case)
                     .await?
             }
         }

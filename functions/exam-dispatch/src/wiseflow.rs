@@ -27,7 +27,11 @@ pub async fn dispatch(
     match item.kind {
         RequestKind::Klage => match item.appeal_status() {
             Some(AppealStatus::Active) => {
-                let reassessment = client.reassessment(flow_id).await?;
+                // A licence without the reassessment module (403) is the institution's to fix.
+                let reassessment = client
+                    .reassessment(flow_id)
+                    .await
+                    .map_err(|e| e.context(format!("institution {}", institution.org_id)))?;
                 Ok(Applied::counted(if reassessment.created {
                     "reassessment_created"
                 } else {

@@ -114,12 +114,20 @@ impl Returner {
                     dato_bedt_om: fs_time(&explanation.requested_at, "requestedAt")?,
                     dato_gitt: fs_time(given_at, "givenAt")?,
                 };
-                let kandidatnr = registration.kandidatnr.clone();
+                let (kandidatnr, case) = (
+                    registration.kandidatnr.clone(),
+                    registration.vurd_id.clone(),
+                );
                 let registered = fs
                     .register_explanation(ExamSystem::Inspera, &registration)
                     .await?;
                 self.holds
-                    .release(&institution.org_id, &kandidatnr, HoldKind::Explanation)
+                    .release(
+                        &institution.org_id,
+                        &kandidatnr,
+                        HoldKind::Explanation,
+                        &case,
+                    )
                     .await?;
                 Ok(Applied::counted(counter(registered, EXPLANATION_COUNTERS)))
             }
@@ -151,7 +159,7 @@ impl Returner {
                     }
                 };
                 let registration = DecisionRegistration {
-                    vurd_id,
+                    vurd_id: vurd_id.clone(),
                     kandidatnr: candidate.to_owned(),
                     vedtak: vedtak.to_owned(),
                     ny_karakter,
@@ -161,7 +169,7 @@ impl Returner {
                     .register_decision(ExamSystem::Inspera, &registration)
                     .await?;
                 self.holds
-                    .release(&institution.org_id, candidate, HoldKind::Appeal)
+                    .release(&institution.org_id, candidate, HoldKind::Appeal, &vurd_id)
                     .await?;
                 Ok(Applied::counted(counter(registered, DECISION_COUNTERS)))
             }
@@ -196,6 +204,7 @@ impl Returner {
                 &institution.org_id,
                 &answer.kandidatnr,
                 HoldKind::Explanation,
+                &answer.vurd_id,
             )
             .await?;
         Ok(Applied::counted(counter(registered, EXPLANATION_COUNTERS)))

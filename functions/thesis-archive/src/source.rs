@@ -6,6 +6,7 @@ use flyt::archive::{due_at, Access, ThesisKey};
 use flyt::archiver::{SourceFile, ThesisToArchive};
 use flyt::clients::inspera::{InsperaClient, ThesisSubmission};
 use flyt::clients::wiseflow::WiseflowClient;
+use flyt::connections::ExamClient;
 use flyt::institution::ExamSystem;
 use flyt::thesis_store::{PendingThesis, ThesisSource};
 use flyt::{Error, Result};
@@ -19,22 +20,22 @@ pub struct Deadlines {
     pub explanation: Duration,
 }
 
-fn graded(graded_at: Option<&str>, label: &str) -> Result<DateTime<Utc>> {
-    let text = graded_at.ok_or_else(|| {
-        Error::mapping(format!(
-            "{label}: the exam system gives no gradedAt, so the archive date cannot be set"
-        ))
-    })?;
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.with_timezone(&Utc))
+/// The grading time, or `None` when the exam system gives none (the thesis is not graded yet).
+fn graded(graded_at: Option<&str>, label: &str) -> Result<Option<DateTime<Utc>>> {
+    let Some(text) = graded_at.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.with_timezone(&Utc)))
         .map_err(|_| {
             Error::mapping(format!(
-                "{label}: gradedAt {text:?} is not an RFC 3339 time"
+                "{label}: gradedAt {text:?} is not an RFC 3339 time; correct the grading date in the exam system"
             ))
         })
 }
 
-/// A pending thesis from its source's facts.
+/// A pending thesis from its source's facts. Without a grading date it awaits grading: no due
+/// date, until [`with_grade`] gives it one.
 pub fn pending(
     org_id: &str,
     source: ThesisSource,
@@ -47,17 +48,68 @@ pub fn pending(
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| {
-            Error::mapping(format!("{id}: the exam system gives no candidate number"))
+            Error::mapping(format!(
+                "{id}: the exam system gives no candidate number; correct the submission in the exam system"
+            ))
         })?;
-    let graded = graded(graded_at, &id)?;
-    Ok(PendingThesis {
+    let thesis = PendingThesis {
         org_id: org_id.to_owned(),
         kandidatnr: kandidatnr.to_owned(),
-        graded_at: graded.to_rfc3339(),
-        due_at_ms: due_at(graded, deadlines.appeal, deadlines.explanation).timestamp_millis(),
+        graded_at: None,
+        due_at_ms: None,
         source,
         id,
+    };
+    with_grade(thesis, graded_at, deadlines)
+}
+
+/// The thesis with its grading date and due date, when the exam system gives a grading date;
+/// unchanged (awaiting grading) when it gives none.
+pub fn with_grade(
+    thesis: PendingThesis,
+    graded_at: Option<&str>,
+    deadlines: Deadlines,
+) -> Result<PendingThesis> {
+    let Some(graded) = graded(graded_at, &thesis.id)? else {
+        return Ok(thesis);
+    };
+    Ok(PendingThesis {
+        graded_at: Some(graded.to_rfc3339()),
+        due_at_ms: Some(due_at(graded, deadlines.appeal, deadlines.explanation).timestamp_millis()),
+        ..thesis
     })
+}
+
+/// The grading date the exam system gives now for a thesis (`None` while it is ungraded).
+pub async fn graded_at(client: ExamClient<'_>, thesis: &PendingThesis) -> Result<Option<String>> {
+    match (&thesis.source, client) {
+        (
+            ThesisSource::Inspera {
+                test_id,
+                candidate_id,
+                ..
+            },
+            ExamClient::Inspera(client),
+        ) => Ok(inspera_submission(client, *test_id, candidate_id)
+            .await?
+            .graded_at),
+        (
+            ThesisSource::Wiseflow {
+                flow_id,
+                submission_id,
+            },
+            ExamClient::Wiseflow(client),
+        ) => Ok(client.submission(*flow_id, *submission_id).await?.graded_at),
+        _ => Err(other_system(thesis)),
+    }
+}
+
+/// The Configuration error of a thesis whose institution now uses another exam system.
+pub fn other_system(thesis: &PendingThesis) -> Error {
+    Error::configuration(format!(
+        "{}: the thesis comes from another exam system than institution {} is configured for; correct the institution's exam_system",
+        thesis.id, thesis.org_id
+    ))
 }
 
 /// The Inspera submission of a thesis, or a Mapping error naming it.
@@ -98,7 +150,7 @@ pub async fn inspera_thesis(
         ],
         title: title(submission.title, &thesis.id)?,
         language: submission.language,
-        graded_at: thesis.graded_at.clone(),
+        graded_at: graded_text(thesis)?,
         access,
         access_note,
         files: submission
@@ -138,7 +190,7 @@ pub async fn wiseflow_thesis(
         ],
         title: title(info.title, &thesis.id)?,
         language: info.language,
-        graded_at: thesis.graded_at.clone(),
+        graded_at: graded_text(thesis)?,
         access,
         access_note,
         files: files
@@ -176,10 +228,22 @@ fn source_file(
     }
 }
 
+/// The grading date of a thesis about to be archived: one awaiting grading is never due.
+fn graded_text(thesis: &PendingThesis) -> Result<String> {
+    thesis.graded_at.clone().ok_or_else(|| {
+        Error::technical(format!(
+            "{}: a thesis awaiting grading was about to be archived; expected a grading date",
+            thesis.id
+        ))
+    })
+}
+
 fn key(thesis: &PendingThesis, exam: &str) -> Result<ThesisKey> {
+    let graded = graded(Some(&graded_text(thesis)?), &thesis.id)?
+        .ok_or_else(|| Error::technical(format!("{}: the grading date is empty", thesis.id)))?;
     Ok(ThesisKey {
         institution: thesis.org_id.clone(),
-        year: graded(Some(&thesis.graded_at), &thesis.id)?.year(),
+        year: graded.year(),
         exam: exam.to_owned(),
         kandidatnr: thesis.kandidatnr.clone(),
     })
@@ -215,8 +279,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(thesis.id, "thesis#uib#wiseflow#9#4");
-        let due = DateTime::<Utc>::from_timestamp_millis(thesis.due_at_ms).unwrap();
+        let due = DateTime::<Utc>::from_timestamp_millis(thesis.due_at_ms.unwrap()).unwrap();
         assert_eq!(due.to_rfc3339(), "2026-06-22T10:00:00+00:00");
+    }
+
+    #[test]
+    fn an_ungraded_thesis_awaits_grading_and_gets_its_date_when_graded() {
+        let source = ThesisSource::Inspera {
+            instance: "uio".into(),
+            test_id: 7,
+            candidate_id: "555001".into(),
+        };
+        for blank in [None, Some(""), Some("  ")] {
+            let thesis = pending("uio", source.clone(), Some("555001"), blank, DEADLINES).unwrap();
+            assert_eq!((thesis.graded_at.clone(), thesis.due_at_ms), (None, None));
+        }
+        let waiting = pending("uio", source, Some("555001"), None, DEADLINES).unwrap();
+        let still = with_grade(waiting.clone(), None, DEADLINES).unwrap();
+        assert_eq!(still, waiting);
+        let graded = with_grade(waiting, Some("2026-06-01T10:00:00Z"), DEADLINES).unwrap();
+        assert_eq!(
+            graded.graded_at.as_deref(),
+            Some("2026-06-01T10:00:00+00:00")
+        );
+        let due = DateTime::<Utc>::from_timestamp_millis(graded.due_at_ms.unwrap()).unwrap();
+        assert_eq!(due.to_rfc3339(), "2026-06-22T10:00:00+00:00");
+        let later_explanation = Deadlines {
+            appeal: Duration::days(21),
+            explanation: Duration::days(30),
+        };
+        let both = with_grade(graded, Some("2026-06-01T10:00:00Z"), later_explanation).unwrap();
+        let due = DateTime::<Utc>::from_timestamp_millis(both.due_at_ms.unwrap()).unwrap();
+        assert_eq!(
+            due.to_rfc3339(),
+            "2026-07-01T10:00:00+00:00",
+            "the later deadline"
+        );
     }
 
     #[test]
@@ -225,8 +323,9 @@ mod tests {
             flow_id: 9,
             submission_id: 4,
         };
-        let no_grade = pending("uib", source(), Some("1"), None, DEADLINES).unwrap_err();
-        assert!(no_grade.message().contains("gradedAt"), "{no_grade}");
+        let bad_grade =
+            pending("uib", source(), Some("1"), Some("1. juni"), DEADLINES).unwrap_err();
+        assert!(bad_grade.message().contains("gradedAt"), "{bad_grade}");
         let no_candidate = pending(
             "uib",
             source(),

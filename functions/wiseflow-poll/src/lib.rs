@@ -2,13 +2,18 @@
 //! Flyt made and FS still waits for, and queues each request whose response the assessor gave
 //! and WISEflow accepted (state 3) for `fs-return`.
 //!
+//! A response the assessor gave but WISEflow has not accepted (state 2) is counted
+//! (`responded`) and stays open: WISEflow may still send it back for revision, and registering it
+//! in FS, or showing it to the candidate, would make a draft final. Only acceptance sends it on.
+//!
 //! A request is taken off the open list only after its answer is queued; a crash in between
 //! queues it again at the next poll, and `fs-return` registers it once. Each institution with
-//! something answered has its own execution; one institution's failure does not stop the others.
+//! something to report has its own execution; one institution's failure does not stop the
+//! others, and one flow's failure does not stop the institution's other flows: the flow gets an
+//! error line of its own and its requests stay open for the next poll.
 
 mod config;
-
-use std::collections::BTreeMap;
+mod flows;
 
 use flyt::appeals::{ReturnItem, WiseflowAnswer};
 use flyt::aws::AwsClients;
@@ -16,7 +21,7 @@ use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::clients::wiseflow::WiseflowClient;
 use flyt::config::Vars;
 use flyt::connections::Connections;
-use flyt::execution::{ExecutionStore, LogLine};
+use flyt::execution::ExecutionStore;
 use flyt::institution::{ExamSystem, Institution, InstitutionStore};
 use flyt::open_explanations::{OpenExplanation, OpenExplanations};
 use flyt::retry::RetryPolicy;
@@ -25,9 +30,7 @@ use flyt::Result;
 use serde::Serialize;
 
 pub use config::Config;
-
-/// WISEflow's explanation state "response accepted".
-const RESPONSE_ACCEPTED: u8 = 3;
+pub use flows::{Accepted, PollOutcome, ASSESSOR_RESPONDED, RESPONSE_ACCEPTED};
 
 /// What one institution's poll did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,6 +41,10 @@ pub struct PollReport {
     pub open: usize,
     /// Requests found answered and queued.
     pub answered: usize,
+    /// Requests the assessor responded to, awaiting acceptance in WISEflow (left open).
+    pub responded: usize,
+    /// Flows WISEflow could not be asked about (their requests left open).
+    pub failed_flows: usize,
     /// The execution, when one was started.
     pub execution_id: Option<String>,
     /// What went wrong, with its category.
@@ -93,6 +100,8 @@ impl Poller {
                 org_id: org_id.clone(),
                 open: 0,
                 answered: 0,
+                responded: 0,
+                failed_flows: 0,
                 execution_id: None,
                 error: None,
             };
@@ -120,8 +129,10 @@ impl Poller {
             return Ok(());
         }
         let client = self.connections.wiseflow(institution)?;
-        let answered = answered(client, &open).await?;
-        if answered.is_empty() {
+        let outcome = ask_each_flow(client, &open).await;
+        report.responded = outcome.responded;
+        report.failed_flows = outcome.failed_flows.len();
+        if !outcome.has_news() {
             return Ok(());
         }
         let execution_id = self
@@ -129,9 +140,11 @@ impl Poller {
             .start(&format!("wiseflow-poll-{}", institution.org_id), "schedule")
             .await?;
         report.execution_id = Some(execution_id.clone());
-        let messages = answered
+        let messages: Vec<OutgoingMessage> = outcome
+            .accepted
             .iter()
-            .map(|(request, given_at_ms, url)| {
+            .map(|accepted| {
+                let request = &accepted.request;
                 let item = ReturnItem::Wiseflow(WiseflowAnswer {
                     org_id: institution.org_id.clone(),
                     flow_id: request.flow_id,
@@ -139,66 +152,56 @@ impl Poller {
                     vurd_id: request.vurd_id.clone(),
                     kandidatnr: request.kandidatnr.clone(),
                     requested_at: request.requested_at.clone(),
-                    given_at_ms: *given_at_ms,
-                    url: url.clone(),
+                    given_at_ms: accepted.given_at_ms,
+                    url: accepted.url.clone(),
                     execution_id: execution_id.clone(),
                 });
                 let body = serde_json::to_string(&item).expect("a return item serialises");
                 OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)
             })
             .collect();
-        let queued = self
-            .sender
-            .send_all(&self.config.return_queue_url, messages)
-            .await?;
-        let done: Vec<OpenExplanation> = answered.into_iter().map(|(r, _, _)| r).collect();
-        self.open.remove(&institution.org_id, &done).await?;
+        let queued = if messages.is_empty() {
+            0
+        } else {
+            let queued = self
+                .sender
+                .send_all(&self.config.return_queue_url, messages)
+                .await?;
+            let done: Vec<OpenExplanation> =
+                outcome.accepted.iter().map(|a| a.request.clone()).collect();
+            self.open.remove(&institution.org_id, &done).await?;
+            queued
+        };
         report.answered = queued;
-        let line = LogLine::info(format!(
-            "{} of {} open WISEflow explanation requests answered and queued for FS",
-            queued, report.open
-        ));
         self.executions
             .record(
                 &execution_id,
-                &[("open", report.open as u64), ("answered", queued as u64)],
-                &[line],
+                &outcome.counters(report.open, queued),
+                &outcome.lines(report.open, queued),
             )
             .await?;
         self.executions.finish(&execution_id).await
     }
 }
 
-/// The open requests WISEflow reports accepted, with the acceptance time and the link; one call
-/// per flow.
-async fn answered(
-    client: &WiseflowClient,
-    open: &[OpenExplanation],
-) -> Result<Vec<(OpenExplanation, i64, String)>> {
-    let mut by_flow: BTreeMap<u64, Vec<&OpenExplanation>> = BTreeMap::new();
-    for request in open {
-        by_flow.entry(request.flow_id).or_default().push(request);
-    }
-    let mut answered = Vec::new();
-    for (flow_id, requests) in by_flow {
-        let states: BTreeMap<u64, _> = client
-            .explanation_requests(flow_id)
-            .await?
-            .into_iter()
-            .map(|e| (e.explanation_id, e))
-            .collect();
-        for request in requests {
-            let Some(explanation) = states.get(&request.explanation_request_id) else {
-                continue;
-            };
-            if explanation.state >= RESPONSE_ACCEPTED {
-                let given_at_ms = explanation
-                    .accept_date_ms
-                    .unwrap_or_else(flyt::time::now_ms);
-                let url = explanation.sso_url.clone().unwrap_or_default();
-                answered.push((request.clone(), given_at_ms, url));
+/// Asks WISEflow about each flow with open requests, one call per flow. A flow that fails is
+/// recorded with its error and the others are asked all the same; only rejected credentials,
+/// which every flow would meet, end the round early.
+async fn ask_each_flow(client: &WiseflowClient, open: &[OpenExplanation]) -> PollOutcome {
+    let mut outcome = PollOutcome::default();
+    let mut flows = flows::by_flow(open).into_iter();
+    while let Some((flow_id, requests)) = flows.next() {
+        match client.explanation_requests(flow_id).await {
+            Ok(listed) => outcome.add_listing(&requests, &listed, flyt::time::now_ms()),
+            Err(error) => {
+                let stop = flows::stops_the_poll(&error);
+                outcome.add_failure(flow_id, requests.len(), error);
+                if stop {
+                    outcome.skipped_requests = flows.map(|(_, rest)| rest.len()).sum();
+                    break;
+                }
             }
         }
     }
-    Ok(answered)
+    outcome
 }

@@ -8,6 +8,9 @@ use flyt_local::report::{print_appeals_report, print_progress, print_report, pri
 use flyt_local::{bench, bench_api, Emulator, Local, LocalOptions};
 use flyt_sandbox::{Faults, SandboxOptions};
 
+/// The thesis archive's function: its sweep runs last in a round.
+const THESIS_ARCHIVE: &str = "ThesisArchiveFunction";
+
 #[derive(Parser)]
 #[command(
     name = "flyt-local",
@@ -110,6 +113,8 @@ async fn run(
         sandbox: SandboxOptions {
             objects,
             descriptions,
+            // A thesis per institution whose candidate appealed: held back from the archive.
+            thesis_appeals: true,
             ..SandboxOptions::default()
         },
         ..LocalOptions::default()
@@ -156,8 +161,20 @@ async fn run(
     let mut first_round = true;
     loop {
         println!("firing schedules");
-        for (schedule, answer) in local.fire_schedules().await? {
-            println!("  {schedule}: {answer}");
+        // The thesis sweep runs after this round's appeals and explanation requests are
+        // dispatched and answered (`archive_theses` below), so the holds they open are in place
+        // before a thesis is queued.
+        let functions: Vec<String> = local
+            .stack
+            .functions
+            .keys()
+            .filter(|id| *id != THESIS_ARCHIVE)
+            .cloned()
+            .collect();
+        for id in functions {
+            for (schedule, answer) in local.fire_schedule(&id).await? {
+                println!("  {schedule}: {answer}");
+            }
         }
         let stats = local
             .drain(Duration::from_secs(3600), |depths| {

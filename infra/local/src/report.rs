@@ -144,11 +144,12 @@ pub async fn print_appeals_report(local: &Local) -> Result<(), String> {
         ),
         ("explanations requested", &["explanation_requested"]),
         (
-            "repeats recognised",
+            "repeats or superseded",
             &[
                 "already_applied",
                 "explanation_already_requested",
                 "appeal_already_registered",
+                "superseded",
             ],
         ),
         ("parked", &["parked", "failed"]),
@@ -273,36 +274,148 @@ fn answers_in_fs(local: &Local, institusjonsnr: &str) -> usize {
     explanations + decisions
 }
 
-/// The thesis archive: the sweep's counts, the theses by state, and every failure's reason.
+/// The theses of the whole run, by what became of them (from the theses table, so the sweeps of
+/// every round count, the first included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThesisCounts {
+    /// Theses registered.
+    pub known: usize,
+    /// Theses whose appeal and explanation deadlines have passed: archived, failed or postponed.
+    pub due: usize,
+    /// Archived, with a manifest.
+    pub archived: usize,
+    /// Failed, with the reason.
+    pub failed: usize,
+    /// Due but pending: an open appeal or explanation request holds them back.
+    pub postponed: usize,
+    /// Pending before their deadlines.
+    pub not_yet_due: usize,
+    /// Pending without a grade: handed in, not graded yet.
+    pub awaiting_grade: usize,
+}
+
+impl ThesisCounts {
+    /// Counts `theses` at `now_ms`.
+    pub fn of(theses: &[flyt::thesis_store::StoredThesis], now_ms: i64) -> Self {
+        use flyt::thesis_store::ThesisStatus;
+        let mut counts = ThesisCounts {
+            known: theses.len(),
+            ..ThesisCounts::default()
+        };
+        for thesis in theses {
+            match (thesis.status, thesis.thesis.due_at_ms) {
+                (ThesisStatus::Archived, _) => counts.archived += 1,
+                (ThesisStatus::Failed, _) => counts.failed += 1,
+                (ThesisStatus::Pending, None) => counts.awaiting_grade += 1,
+                (ThesisStatus::Pending, Some(due)) if due <= now_ms => counts.postponed += 1,
+                (ThesisStatus::Pending, Some(_)) => counts.not_yet_due += 1,
+            }
+        }
+        counts.due = counts.archived + counts.failed + counts.postponed;
+        counts
+    }
+}
+
+/// The thesis archive over the whole run: the theses by what became of them (due: archived,
+/// failed, postponed with the open cases), the last sweep's counts, and every failure's reason.
 pub async fn print_thesis_report(local: &Local, sweep: &serde_json::Value) -> Result<(), String> {
-    let store = flyt::thesis_store::ThesisStore::new(
-        local.aws.dynamodb.clone(),
-        local.table("ThesesTable"),
-    );
+    use flyt::thesis_store::{Holds, ThesisStatus, ThesisStore};
+    let store = ThesisStore::new(local.aws.dynamodb.clone(), local.table("ThesesTable"));
+    let holds = Holds::new(local.aws.dynamodb.clone(), local.table("StateTable"));
     let theses = store.all().await.map_err(|e| e.to_string())?;
-    let counts = flyt::thesis_store::count_by_status(&theses);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let counts = ThesisCounts::of(&theses, now_ms);
     println!();
     println!("master-thesis archive");
     println!(
-        "sweep: {} WISEflow theses seen, {} due, {} queued, {} postponed (open appeal or explanation request)",
-        sweep["discovered"], sweep["due"], sweep["queued"], sweep["postponed"]
+        "theses: {} known, {} due: {} archived, {} failed, {} postponed (open appeal or explanation request); {} not yet due, {} awaiting grading",
+        counts.known,
+        counts.due,
+        counts.archived,
+        counts.failed,
+        counts.postponed,
+        counts.not_yet_due,
+        counts.awaiting_grade
     );
     println!(
-        "theses: {} known, {} archived, {} pending (not yet due or held), {} failed",
-        theses.len(),
-        counts.get("ARCHIVED").copied().unwrap_or(0),
-        counts.get("PENDING").copied().unwrap_or(0),
-        counts.get("FAILED").copied().unwrap_or(0)
+        "last sweep: {} WISEflow theses seen, {} graded since registered, {} due, {} queued, {} postponed, {} appeal holds released (WISEflow reassessment graded)",
+        sweep["discovered"], sweep["graded"], sweep["due"], sweep["queued"], sweep["postponed"], sweep["released"]
     );
-    for thesis in theses
-        .iter()
-        .filter(|t| t.status == flyt::thesis_store::ThesisStatus::Failed)
-    {
-        println!(
-            "    {} {}",
-            thesis.thesis.id,
-            thesis.reason.as_deref().unwrap_or("(no reason)")
-        );
+    for thesis in &theses {
+        match thesis.status {
+            ThesisStatus::Failed => println!(
+                "    {} {}",
+                thesis.thesis.id,
+                thesis.reason.as_deref().unwrap_or("(no reason)")
+            ),
+            ThesisStatus::Pending if thesis.thesis.due_at_ms.is_some_and(|d| d <= now_ms) => {
+                let open = holds
+                    .open_for(&thesis.thesis.org_id, &thesis.thesis.kandidatnr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let cases: Vec<String> = open.iter().map(ToString::to_string).collect();
+                println!(
+                    "    {} postponed: open {}",
+                    thesis.thesis.id,
+                    if cases.is_empty() {
+                        "nothing now (the next sweep queues it)".to_owned()
+                    } else {
+                        cases.join(" and ")
+                    }
+                );
+            }
+            _ => {}
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flyt::thesis_store::{PendingThesis, StoredThesis, ThesisSource, ThesisStatus};
+
+    fn thesis(n: u64, status: ThesisStatus, due_at_ms: Option<i64>) -> StoredThesis {
+        let source = ThesisSource::Wiseflow {
+            flow_id: 1,
+            submission_id: n,
+        };
+        StoredThesis {
+            thesis: PendingThesis {
+                id: PendingThesis::id_of("uib", &source),
+                org_id: "uib".into(),
+                source,
+                kandidatnr: n.to_string(),
+                graded_at: due_at_ms.map(|_| "2026-01-01T00:00:00+00:00".into()),
+                due_at_ms,
+            },
+            status,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn thesis_counts_cover_the_whole_run() {
+        let now = 1_000;
+        let theses = [
+            thesis(1, ThesisStatus::Archived, Some(10)),
+            thesis(2, ThesisStatus::Archived, Some(20)),
+            thesis(3, ThesisStatus::Failed, Some(30)),
+            thesis(4, ThesisStatus::Pending, Some(now)),
+            thesis(5, ThesisStatus::Pending, Some(now + 1)),
+            thesis(6, ThesisStatus::Pending, None),
+        ];
+        assert_eq!(
+            ThesisCounts::of(&theses, now),
+            ThesisCounts {
+                known: 6,
+                due: 4,
+                archived: 2,
+                failed: 1,
+                postponed: 1,
+                not_yet_due: 1,
+                awaiting_grade: 1,
+            }
+        );
+    }
 }

@@ -1,13 +1,19 @@
 //! Appeals and explanations under injected faults: 5xx, lost answers (the work is done, the answer
-//! comes too late) and 429s from FS, WISEflow and Inspera, and dispatch and return invocations
-//! killed mid-batch. Still every case reaches its exam system once — no second Inspera
-//! explanation request, no second reassessment flow — and every answer reaches FS once.
+//! comes too late) and 429s from FS, WISEflow and Inspera, dispatch and return invocations
+//! killed mid-batch, and copies of delivered messages sent into both queues again. Still every
+//! case reaches its exam system once — no second Inspera explanation request, no second
+//! reassessment flow — and every answer is stored in FS once, each repeated post explained by a
+//! lost answer or a killed batch.
 
 mod common;
 
 use std::time::Duration;
 
-use common::appeals::{answer, appeals_platform, assert_cases_exactly_once, poll_and_dispatch};
+use common::appeals::{
+    acknowledged_repeats, answer, appeals_platform, assert_cases_exactly_once, copy_waiting,
+    poll_and_dispatch, send_copies, Repeats,
+};
+use flyt::appeals::{DispatchItem, ReturnItem};
 use flyt::execution::ExecutionStore;
 use flyt_local::{Local, LocalOptions};
 use flyt_sandbox::Faults;
@@ -70,6 +76,10 @@ async fn faults_and_killed_invocations_still_deliver_every_case_exactly_once() {
             break;
         }
     }
+    // Copies of queued changes race their originals, as SQS may deliver a message twice.
+    let dispatched = copy_waiting(&local, "DispatchQueue").await;
+    assert!(!dispatched.is_empty(), "changes were queued");
+    send_copies(&local, "DispatchQueue", &dispatched).await;
     let killed = kill_some(&local, "ExamDispatchFunction", 3).await;
     assert!(
         killed >= 2,
@@ -78,17 +88,51 @@ async fn faults_and_killed_invocations_still_deliver_every_case_exactly_once() {
     local.drain(Duration::from_secs(900), |_| {}).await.unwrap();
     // Everything queued by now; later polls (as the schedule would make) add nothing new.
     poll_and_dispatch(&local).await;
+    // A late redelivery of changes already applied: each acknowledged without a call.
+    let before = acknowledged_repeats::<DispatchItem>(&local, &dispatched).await;
+    send_copies(&local, "DispatchQueue", &dispatched).await;
+    local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
+    let acknowledged = acknowledged_repeats::<DispatchItem>(&local, &dispatched).await - before;
+    assert_eq!(
+        acknowledged,
+        dispatched.len() as u64,
+        "late dispatch copies"
+    );
 
     answer(&local).await;
+    let returned = copy_waiting(&local, "ReturnQueue").await;
+    assert!(!returned.is_empty(), "answers were queued");
+    send_copies(&local, "ReturnQueue", &returned).await;
+    // Faults stay on while fs-return drains: FS, WISEflow's PATCH and Inspera's reads all fail
+    // now and then, and return batches are killed mid-invocation.
     let killed_returns = kill_some(&local, "FsReturnFunction", 2).await;
     eprintln!("killed {killed} dispatch and {killed_returns} return batches");
-    set_faults(&local, Faults::default());
+    assert!(
+        killed_returns >= 1,
+        "return batches killed mid-invocation: {killed_returns}"
+    );
     // Whatever a killed batch left comes back after the visibility timeout.
     local.drain(Duration::from_secs(900), |_| {}).await.unwrap();
+    let before = acknowledged_repeats::<ReturnItem>(&local, &returned).await;
+    send_copies(&local, "ReturnQueue", &returned).await;
+    local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
+    let acknowledged = acknowledged_repeats::<ReturnItem>(&local, &returned).await - before;
+    assert_eq!(acknowledged, returned.len() as u64, "late return copies");
+    set_faults(&local, Faults::default());
 
-    assert_cases_exactly_once(&local);
+    assert_cases_exactly_once(
+        &local,
+        Repeats::Faults {
+            killed_returns: killed_returns as u64,
+        },
+    );
     let dead = local.dead_letter_depths().await.unwrap();
     assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
+    let depths = local.work_queue_depths().await.unwrap();
+    assert!(
+        depths.values().all(|d| *d == 0),
+        "every copy consumed: {depths:?}"
+    );
     assert!(
         local.sandbox.inspera.request_count() > 0 && local.sandbox.fs.request_count() > 0,
         "the systems were called"

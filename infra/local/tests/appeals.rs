@@ -5,9 +5,14 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use common::appeals::{
-    answer_and_return, appeals_platform, assert_cases_exactly_once, poll_and_dispatch,
+    answer_and_return, appeal_histories, appeals_platform, assert_cases_exactly_once,
+    assert_fs_answers_once, assert_inspera_cases_once, assert_justifications_shown_once,
+    assert_wiseflow_cases_once, assert_wiseflow_explanations_once, poll_and_dispatch, Repeats,
 };
+use flyt::appeals::DispatchItem;
 use flyt::execution::{ExecutionStore, Status};
 use flyt_local::LocalOptions;
 
@@ -42,7 +47,7 @@ async fn every_case_reaches_its_exam_system_and_every_answer_fs_exactly_once() {
     );
 
     answer_and_return(&local).await;
-    assert_cases_exactly_once(&local);
+    assert_cases_exactly_once(&local, Repeats::None);
     let dead = local.dead_letter_depths().await.unwrap();
     assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
 
@@ -139,4 +144,124 @@ async fn an_institution_switched_on_without_an_exam_system_instance_fails_alone(
     assert!(others
         .iter()
         .all(|r| r["status"] == "ok" && r["queued"].as_u64().unwrap() > 0));
+    // …and what they queued reached their exam systems, each case once.
+    assert_inspera_cases_once(&local, "185", Repeats::None);
+    assert_wiseflow_cases_once(&local, "194", Repeats::None);
+    let dead = local.dead_letter_depths().await.unwrap();
+    assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appeals_to_a_wiseflow_without_the_reassessment_module_are_parked_naming_the_institution() {
+    let mut options = LocalOptions::default();
+    options.sandbox.appeals_per_institution = 30;
+    options.sandbox.explanations_per_institution = 20;
+    let local = appeals_platform(options).await;
+    // uib (194) is the institution on WISEflow: its licence lacks the module, WISEflow says 403.
+    local.sandbox.wiseflow.set_reassessment_module(false);
+    poll_and_dispatch(&local).await;
+
+    let dlq = &local.stack.queue("DispatchDlq").url;
+    let mut parked: Vec<(String, String)> = Vec::new();
+    loop {
+        let messages = local
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for message in messages {
+            let attributes = message.message_attributes().unwrap();
+            assert_eq!(
+                attributes["flyt-error-category"].string_value(),
+                Some("Configuration")
+            );
+            let reason = attributes["flyt-error-reason"].string_value().unwrap();
+            assert!(
+                reason.contains("institution uib")
+                    && reason.contains("licence lacks the reassessment module")
+                    && reason.contains("add the reassessment module"),
+                "the reason names the institution and what to fix: {reason}"
+            );
+            let item: DispatchItem = serde_json::from_str(message.body().unwrap()).unwrap();
+            assert_eq!(
+                (item.org_id.as_str(), item.status.as_str()),
+                ("uib", "AKTIV")
+            );
+            parked.push((item.vurd_id, item.kandidatnr));
+        }
+    }
+    let histories = appeal_histories(&local, "194");
+    let standing: BTreeSet<_> = histories
+        .iter()
+        .filter(|(_, h)| h.last() == Some(&flyt_sandbox::AppealStatus::Active))
+        .map(|(case, _)| case.clone())
+        .collect();
+    let unique: BTreeSet<_> = parked.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        parked.len(),
+        "each case parked once: {parked:?}"
+    );
+    assert!(
+        standing.is_subset(&unique),
+        "every standing appeal of uib parked: {} of {}",
+        standing.intersection(&unique).count(),
+        standing.len()
+    );
+    assert!(
+        unique.iter().all(|case| histories.contains_key(case)),
+        "only uib's appeals parked"
+    );
+    assert!(local.sandbox.wiseflow.reassessments().is_empty());
+    // Everything else went through, each case once.
+    assert_wiseflow_explanations_once(&local, "194", Repeats::None);
+    assert_inspera_cases_once(&local, "185", Repeats::None);
+    let dead = local.dead_letter_depths().await.unwrap();
+    let others: BTreeMap<_, _> = dead.iter().filter(|(q, _)| *q != "DispatchDlq").collect();
+    assert!(others.values().all(|d| **d == 0), "{dead:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn justifications_are_shown_in_wiseflow_only_where_the_institution_says_so() {
+    let mut options = LocalOptions::default();
+    options.sandbox.appeals_per_institution = 15;
+    options.sandbox.explanations_per_institution = 20;
+    options
+        .sandbox
+        .institutions
+        .push(flyt_sandbox::FsInstitution::new("186", "WISEFLOW"));
+    let mut institutions = flyt_local::platform::sandbox_institutions(&options.sandbox);
+    for entry in &mut institutions {
+        if entry.org_id == "org186" {
+            entry.show_justification = false;
+        }
+    }
+    assert!(institutions
+        .iter()
+        .any(|i| i.org_id == "uib" && i.show_justification));
+    options.institutions = Some(institutions);
+    let local = appeals_platform(options).await;
+    poll_and_dispatch(&local).await;
+    answer_and_return(&local).await;
+
+    assert_justifications_shown_once(&local, "194", true, Repeats::None);
+    assert_justifications_shown_once(&local, "186", false, Repeats::None);
+    assert_eq!(
+        local.sandbox.wiseflow.justification_shown_count() as usize,
+        common::appeals::explanation_cases(&local, "194").len()
+    );
+    assert_fs_answers_once(&local, &["185", "194", "186"], Repeats::None);
+    let dead = local.dead_letter_depths().await.unwrap();
+    assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
 }

@@ -7,13 +7,21 @@
 //! clients from `AWS_ENDPOINT_URL`, `lambda_runtime::run`), the event's deserialisation and the
 //! response's serialisation, and the sample events themselves. Their configuration is the local
 //! stack's (`template.yaml` on the emulator, the sandbox's Bokbasen and Alma).
+//!
+//! A genuine webhook sample cannot stay fresh on disk (the receiver refuses stale timestamps), so
+//! `events/inspera-webhook/genuine.json` is sent with the current time, signed again with the
+//! local webhook secret; the appeal decision and the thesis its samples name are the default
+//! seed's, set up in the sandbox as the flows before them would have.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use flyt::clients::inspera::{InsperaClient, InsperaCredentials};
 use flyt::config::Vars;
+use flyt::signature::inspera_signature;
 use flyt_local::emulator::project_root;
+use flyt_local::platform::LOCAL_WEBHOOK_SECRET;
 use flyt_local::stack::REGION;
 use flyt_local::{Emulator, Local, LocalOptions};
 use serde_json::Value;
@@ -371,7 +379,76 @@ fn url_encode(value: &str) -> String {
         .collect()
 }
 
-/// The ISBN13 in the body of record `index` of an SQS sample.
+/// A webhook sample sent now: its body's `timestamp` set to the current time and signed again
+/// with the local webhook secret, as Inspera would send it.
+fn signed_now(text: &str) -> String {
+    let mut event: Value = serde_json::from_str(text).expect("a webhook sample is JSON");
+    let mut body: Value = serde_json::from_str(event["body"].as_str().expect("a body"))
+        .expect("the webhook body is JSON");
+    let now = chrono::Utc::now();
+    body["timestamp"] = now
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .into();
+    let body = body.to_string();
+    event["headers"]["x-inspera-signature"] =
+        inspera_signature(LOCAL_WEBHOOK_SECRET.as_bytes(), body.as_bytes()).into();
+    event["requestContext"]["timeEpoch"] = now.timestamp_millis().into();
+    event["body"] = body.into();
+    event.to_string()
+}
+
+/// The decided appeal `events/fs-return/appeal-decided.json` reports: the sample's candidate on
+/// its test registers an appeal in the sandbox's Inspera (as exam-dispatch would), and Inspera's
+/// graders decide it. Returns (vurdId, kandidatnr) of the decision FS must then hold.
+async fn decide_the_samples_appeal(local: &Local, event: &Value) -> (String, String) {
+    let record: Value = serde_json::from_str(event["Records"][0]["body"].as_str().unwrap())
+        .expect("the record's body is JSON");
+    let test_id = record["test_id"].as_u64().expect("a test id");
+    let candidate = record["associated_id"]
+        .as_str()
+        .expect("a candidate")
+        .to_owned();
+    let test = local
+        .sandbox
+        .inspera
+        .tests()
+        .into_iter()
+        .find(|t| t.test_id == test_id)
+        .unwrap_or_else(|| panic!("the default seed's Inspera has no test {test_id}"));
+    assert!(
+        test.candidates.contains(&candidate),
+        "candidate {candidate} sits test {test_id} with the default seed: {:?}",
+        test.candidates
+    );
+    let options = LocalOptions::default().sandbox;
+    let inspera = InsperaClient::new(
+        flyt::http::client(Duration::from_secs(5)),
+        format!("{}/api", local.sandbox.inspera_url),
+        InsperaCredentials {
+            client_id: options.inspera_client_id,
+            api_key: options.inspera_api_key,
+        },
+        flyt::retry::RetryPolicy::default(),
+    );
+    inspera
+        .register_appeal(test_id, &candidate)
+        .await
+        .expect("the appeal is registered in Inspera");
+    assert_eq!(
+        local.sandbox.inspera.decide_appeals(),
+        1,
+        "the one appeal decided"
+    );
+    assert!(
+        local
+            .sandbox
+            .inspera
+            .wait_for_webhooks(Duration::from_secs(60))
+            .await
+    );
+    (test.external_test_id, candidate)
+}
+
 /// (category, reason) of every message parked in a dead-letter queue (up to 10).
 async fn parked_reasons(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, String)> {
     let output = sqs
@@ -462,7 +539,19 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                 text,
                 event,
             } = sample;
-            let text = text.replace(BOKBASEN_HOST, &local.sandbox.bokbasen_url);
+            let mut text = text.replace(BOKBASEN_HOST, &local.sandbox.bokbasen_url);
+            if (name.as_str(), stem.as_str()) == ("inspera-webhook", "genuine") {
+                text = signed_now(&text);
+            }
+            let decided = if (name.as_str(), stem.as_str()) == ("fs-return", "appeal-decided") {
+                Some(decide_the_samples_appeal(&local, &event).await)
+            } else {
+                None
+            };
+            let return_queue = local.stack.queue("ReturnQueue").url.clone();
+            let queued_before = flyt::redrive::queue_depth(&local.aws.sqs, &return_queue)
+                .await
+                .expect("the return queue's depth");
             let dlq_before = flyt::redrive::queue_depth(&local.aws.sqs, &alma_dlq)
                 .await
                 .expect("the Alma DLQ's depth");
@@ -592,6 +681,105 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                     assert_eq!(answer["statusCode"], 401, "{label}: {answer}");
                     let body = answer["body"].as_str().unwrap_or_default();
                     assert!(body.contains("X-Inspera-Signature"), "{label}: {body}");
+                }
+                ("inspera-webhook", "genuine") => {
+                    assert_eq!(answer["statusCode"], 200, "{label}: {answer}");
+                    let body = answer["body"].as_str().unwrap_or_default();
+                    assert!(body.contains("queued"), "{label}: {body}");
+                    let queued_after = flyt::redrive::queue_depth(&local.aws.sqs, &return_queue)
+                        .await
+                        .expect("the return queue's depth");
+                    assert_eq!(
+                        queued_after,
+                        queued_before + 1,
+                        "{label}: the genuine call was queued for fs-return"
+                    );
+                }
+                ("fs-return", "appeal-decided") => {
+                    assert!(
+                        batch_item_failures(&label, &answer).is_empty(),
+                        "{label}: {answer}"
+                    );
+                    let (vurd_id, candidate) = decided.clone().expect("the appeal was decided");
+                    let registered: Vec<_> = local
+                        .sandbox
+                        .fs
+                        .registered_decisions()
+                        .into_iter()
+                        .filter(|d| d.assessment_id == vurd_id && d.candidate_number == candidate)
+                        .collect();
+                    assert_eq!(registered.len(), 1, "{label}: the decision is in FS");
+                    assert_eq!(registered[0].count, 1, "{label}: posted once");
+                    assert_eq!(registered[0].exam_system, "INSPERA", "{label}");
+                    let parked = flyt::redrive::queue_depth(
+                        &local.aws.sqs,
+                        &local.stack.queue("ReturnDlq").url,
+                    )
+                    .await
+                    .expect("the return DLQ's depth");
+                    assert_eq!(parked, 0, "{label}: nothing parked");
+                }
+                ("thesis-archive", "archive") => {
+                    assert!(
+                        batch_item_failures(&label, &answer).is_empty(),
+                        "{label}: {answer}"
+                    );
+                    let record: Value =
+                        serde_json::from_str(event["Records"][0]["body"].as_str().unwrap())
+                            .unwrap();
+                    let thesis_id = record["thesis_id"].as_str().unwrap();
+                    let thesis = local
+                        .sandbox
+                        .wiseflow
+                        .theses()
+                        .into_iter()
+                        .find(|t| {
+                            thesis_id.ends_with(&format!(
+                                "#{}#{}",
+                                t.flow_id.unwrap_or_default(),
+                                t.submission_id.unwrap_or_default()
+                            ))
+                        })
+                        .unwrap_or_else(|| panic!("{label}: the sandbox serves {thesis_id}"));
+                    assert_eq!(
+                        thesis.case,
+                        flyt_sandbox::ThesisCase::Ordinary,
+                        "{label}: an ordinary thesis of the default seed"
+                    );
+                    let stored: Vec<String> = local
+                        .aws
+                        .s3
+                        .list_objects_v2()
+                        .bucket(&local.stack.buckets["ArchiveBucket"])
+                        .prefix("uib/")
+                        .send()
+                        .await
+                        .expect("the archive bucket lists")
+                        .contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_owned))
+                        .collect();
+                    let manifest = format!(
+                        "/flow-{}/{}/manifest.json",
+                        thesis.flow_id.unwrap(),
+                        thesis.candidate_number
+                    );
+                    assert_eq!(
+                        stored.iter().filter(|k| k.ends_with(&manifest)).count(),
+                        1,
+                        "{label}: archived with its manifest: {stored:?}"
+                    );
+                    assert!(
+                        stored.len() > 1,
+                        "{label}: the thesis's files are stored: {stored:?}"
+                    );
+                    let parked = flyt::redrive::queue_depth(
+                        &local.aws.sqs,
+                        &local.stack.queue("ThesisDlq").url,
+                    )
+                    .await
+                    .expect("the thesis DLQ's depth");
+                    assert_eq!(parked, 0, "{label}: nothing parked");
                 }
                 ("digeks-authorizer", "unknown-key" | "malformed") => {
                     // Refused credentials go through marked refused, for the proxy's 401.

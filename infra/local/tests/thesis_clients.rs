@@ -2,7 +2,8 @@
 //! against the sandbox (no AWS needed). Sixty days of master submissions are walked in 30-day
 //! windows and each thesis is found once. Each submission's metadata and files are read, and
 //! Inspera's thesis submissions too. The 12 MiB file streams whole and hashes to the listed
-//! SHA-256. The missing file is a Mapping error.
+//! SHA-256. The missing file is a Mapping error. An ungraded thesis reads without a grading date. A
+//! reassessment reads as graded only once WISEflow lists the candidate's grade on it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// A sandbox with the default FS (185 on Inspera, 194 on WISEflow) and 12 theses each.
+/// A sandbox with the default FS (185 on Inspera, 194 on WISEflow) and 14 theses each.
 async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxOptions {
         objects: 5,
@@ -91,7 +92,7 @@ async fn sixty_days_of_master_submissions_find_every_wiseflow_thesis_once() {
     let sandbox = sandbox().await;
     let client = wiseflow(&sandbox);
     let theses = sandbox.wiseflow.theses();
-    assert_eq!(theses.len(), 12);
+    assert_eq!(theses.len(), 14);
 
     let now = chrono::Utc::now().timestamp_millis();
     let before = sandbox.wiseflow.request_count();
@@ -149,7 +150,7 @@ async fn submissions_and_their_files_describe_each_wiseflow_thesis() {
             Some(&thesis.candidate_number)
         );
         assert_eq!(info.title.as_ref(), Some(&thesis.title));
-        assert_eq!(info.graded_at.as_ref(), Some(&thesis.graded_at));
+        assert_eq!(info.graded_at, thesis.graded_at);
         assert_eq!(
             info.access_level.as_deref(),
             Some(thesis.access_level.as_str())
@@ -206,7 +207,7 @@ async fn inspera_describes_each_thesis_submission() {
     let sandbox = sandbox().await;
     let client = inspera(&sandbox);
     let theses = sandbox.inspera.theses();
-    assert_eq!(theses.len(), 12);
+    assert_eq!(theses.len(), 14);
 
     for thesis in &theses {
         let test_id = thesis.test_id.unwrap();
@@ -220,7 +221,7 @@ async fn inspera_describes_each_thesis_submission() {
         assert_eq!(submission.candidate_id, thesis.candidate_number);
         assert_eq!(submission.submitted_at.as_ref(), Some(&thesis.handed_in_at));
         assert_eq!(submission.title.as_ref(), Some(&thesis.title));
-        assert_eq!(submission.graded_at.as_ref(), Some(&thesis.graded_at));
+        assert_eq!(submission.graded_at, thesis.graded_at);
         assert_eq!(
             submission.access_level.as_deref(),
             Some(thesis.access_level.as_str())
@@ -315,4 +316,43 @@ async fn download_streams_the_12_mib_thesis_whole_and_a_missing_file_is_a_mappin
         .await
         .expect_err("not a URL");
     assert_eq!(error.category(), Category::Mapping);
+}
+
+#[tokio::test]
+async fn a_reassessment_reads_as_graded_only_once_wiseflow_lists_the_candidates_grade() {
+    let sandbox = sandbox().await;
+    let client = wiseflow(&sandbox);
+    let theses = sandbox.wiseflow.theses();
+    let ungraded: Vec<&SandboxThesis> = theses.iter().filter(|t| t.graded_at.is_none()).collect();
+    assert_eq!(ungraded.len(), 1);
+    let info = client
+        .submission(
+            ungraded[0].flow_id.unwrap(),
+            ungraded[0].submission_id.unwrap(),
+        )
+        .await
+        .expect("the ungraded submission");
+    assert_eq!(info.graded_at, None);
+
+    let thesis = theses
+        .iter()
+        .find(|t| t.case == ThesisCase::Ordinary)
+        .expect("an ordinary thesis");
+    let flow_id = thesis.flow_id.unwrap();
+    let graded = || client.reassessment_graded(flow_id, &thesis.candidate_number);
+    assert!(!graded().await.expect("no reassessment flow: 404"));
+    client
+        .reassessment(flow_id)
+        .await
+        .expect("reassessment flow");
+    assert!(!graded().await.expect("not graded yet"));
+    sandbox
+        .wiseflow
+        .thesis_grading()
+        .grade_reassessment(&thesis.candidate_number, chrono::Utc::now());
+    assert!(graded().await.expect("graded"));
+    assert!(!client
+        .reassessment_graded(flow_id, "999999")
+        .await
+        .expect("another candidate"));
 }

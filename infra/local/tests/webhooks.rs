@@ -1,16 +1,24 @@
 //! The Inspera webhook receiver behind the local API Gateway: genuine calls are queued once and
-//! registered in FS once, however often Inspera retries them; unsigned, forged, tampered,
-//! oversized, stale (replayed) and misaddressed calls are rejected and nothing is queued.
+//! registered in FS once, however often Inspera retries them — its own retries after an answer
+//! that came too late, a failing gateway, or a receiver that died between queueing a call and
+//! remembering it; unsigned, forged, tampered, oversized, stale (replayed) and misaddressed calls
+//! are rejected and nothing is queued.
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use common::appeals::{appeals_platform, poll_and_dispatch};
+use common::fault_proxy::{AfterHandled, Fault, FaultProxy};
+use flyt::dynamo::s;
 use flyt::execution::ExecutionStore;
 use flyt::signature::inspera_signature;
-use flyt_local::platform::LOCAL_WEBHOOK_SECRET;
+use flyt_local::platform::{exam_instance, LOCAL_WEBHOOK_SECRET};
 use flyt_local::{Local, LocalOptions};
+use serde_json::Value;
 
 async fn return_queue_depth(local: &Local) -> u64 {
     flyt::redrive::queue_depth(&local.aws.sqs, &local.stack.queue("ReturnQueue").url)
@@ -133,4 +141,167 @@ async fn genuine_calls_are_queued_once_and_the_rest_rejected() {
     assert_eq!(execution.count("repeated"), 5);
     assert_eq!(execution.count("rejected"), cases.len() as u64 + 1);
     assert_eq!(execution.count("explanation_registered"), given as u64);
+}
+
+/// How the fault proxy treats the first attempt of an explanation's webhook, by its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum FirstAttempt {
+    /// Passed through.
+    Answered,
+    /// Handled by the receiver (queued and remembered), the answer later than Inspera waits.
+    AnsweredTooLate,
+    /// Refused by a failing gateway (502); the receiver never saw it.
+    GatewayFailed,
+    /// Queued by the receiver, which then died before remembering it: 502, not remembered.
+    ReceiverDied,
+}
+
+impl FirstAttempt {
+    fn of(explanation_id: u64) -> FirstAttempt {
+        match explanation_id % 10 {
+            1 => FirstAttempt::AnsweredTooLate,
+            2 => FirstAttempt::GatewayFailed,
+            3 => FirstAttempt::ReceiverDied,
+            _ => FirstAttempt::Answered,
+        }
+    }
+}
+
+/// How late the late answers come: longer than Inspera waits for one (10 s).
+const LATE_BY: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inspera_retries_by_itself_and_each_answer_is_registered_once() {
+    let local = appeals_platform(LocalOptions::default()).await;
+    poll_and_dispatch(&local).await;
+    let inspera = &local.sandbox.inspera;
+
+    // What a receiver that died after queueing leaves behind: the call queued, its signature
+    // not remembered (the marker `remember` would have written is taken away again).
+    let dynamodb = local.aws.dynamodb.clone();
+    let state_table = local.table("StateTable").to_owned();
+    let forget: AfterHandled = Arc::new(move |headers, _| {
+        let dynamodb = dynamodb.clone();
+        let state_table = state_table.clone();
+        Box::pin(async move {
+            let signature = headers["x-inspera-signature"]
+                .to_str()
+                .unwrap()
+                .trim()
+                .to_ascii_lowercase();
+            dynamodb
+                .delete_item()
+                .table_name(state_table)
+                .key("pk", s(format!("webhook#inspera#{signature}")))
+                .send()
+                .await
+                .expect("the marker is removed");
+        })
+    });
+    let proxy = FaultProxy::start(
+        &local.gateway.url,
+        Arc::new(move |_, _, body: &[u8], earlier| {
+            let body: Value = serde_json::from_slice(body).unwrap_or_default();
+            let id = body["associatedObjectId"].as_u64().unwrap_or_default();
+            if earlier > 0 {
+                return Fault::Pass;
+            }
+            match FirstAttempt::of(id) {
+                FirstAttempt::Answered => Fault::Pass,
+                FirstAttempt::AnsweredTooLate => Fault::Late(LATE_BY),
+                FirstAttempt::GatewayFailed => Fault::Refuse(StatusCode::BAD_GATEWAY),
+                FirstAttempt::ReceiverDied => {
+                    Fault::Lost(StatusCode::BAD_GATEWAY, Some(forget.clone()))
+                }
+            }
+        }),
+    )
+    .await;
+    inspera.set_webhook(
+        format!(
+            "{}/webhooks/inspera/{}",
+            proxy.url,
+            exam_instance("185", "INSPERA")
+        ),
+        LOCAL_WEBHOOK_SECRET,
+    );
+
+    let given = inspera.give_explanations();
+    assert!(given > 100, "explanations given: {given}");
+    assert!(inspera.wait_for_webhooks(Duration::from_secs(120)).await);
+    let mut by_kind: BTreeMap<FirstAttempt, usize> = BTreeMap::new();
+    for delivery in inspera.webhook_deliveries() {
+        let body: Value = serde_json::from_str(&delivery.body).unwrap();
+        let kind = FirstAttempt::of(body["associatedObjectId"].as_u64().unwrap());
+        *by_kind.entry(kind).or_default() += 1;
+        if kind == FirstAttempt::Answered {
+            assert_eq!(
+                delivery.statuses,
+                [Some(200)],
+                "answered at once: {}",
+                delivery.body
+            );
+        } else {
+            // Inspera retried by itself: the first attempt failed (502) or went unanswered (a
+            // late answer, or one a loaded machine made late), the retry was answered.
+            assert_eq!(delivery.attempts(), 2, "{kind:?}: {}", delivery.body);
+            assert_ne!(
+                delivery.statuses[0],
+                Some(200),
+                "{kind:?}: {}",
+                delivery.body
+            );
+            assert_eq!(
+                delivery.statuses[1],
+                Some(200),
+                "{kind:?}: {}",
+                delivery.body
+            );
+            if kind == FirstAttempt::AnsweredTooLate {
+                assert_eq!(delivery.statuses[0], None, "{}", delivery.body);
+            }
+        }
+    }
+    for kind in [
+        FirstAttempt::AnsweredTooLate,
+        FirstAttempt::GatewayFailed,
+        FirstAttempt::ReceiverDied,
+    ] {
+        assert!(by_kind.get(&kind).copied().unwrap_or(0) >= 5, "{by_kind:?}");
+    }
+    let too_late = by_kind[&FirstAttempt::AnsweredTooLate];
+    let died = by_kind[&FirstAttempt::ReceiverDied];
+    assert_eq!(
+        return_queue_depth(&local).await,
+        (given + died) as u64,
+        "queued once each, and again after each receiver that died before remembering"
+    );
+
+    local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
+    let registered = local.sandbox.fs.registered_explanations();
+    assert_eq!(registered.len(), given, "every explanation in FS");
+    assert!(
+        registered.iter().all(|r| r.count == 1),
+        "each posted to FS once, the ones queued twice included"
+    );
+    let executions =
+        ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
+    let day = executions.daily(inspera_webhook::INTERFACE).await.unwrap();
+    let execution = executions.get(&day).await.unwrap().unwrap();
+    assert_eq!(execution.count("queued"), (given + died) as u64);
+    assert_eq!(
+        execution.count("repeated"),
+        too_late as u64,
+        "each retry after a late answer recognised"
+    );
+    assert_eq!(execution.count("explanation_registered"), given as u64);
+    assert_eq!(
+        local
+            .dead_letter_depths()
+            .await
+            .unwrap()
+            .values()
+            .sum::<u64>(),
+        0
+    );
 }

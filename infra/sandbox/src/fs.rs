@@ -276,6 +276,7 @@ struct Inner {
     decisions: Vec<RegisteredDecision>,
     decision_index: HashMap<CandidateKey, usize>,
     duplicate_registrations: u64,
+    late_registration_answers: u64,
     exam_registrations: registrations::ExamRegistrations,
     request_count: u64,
 }
@@ -313,6 +314,7 @@ impl FsState {
                 decisions: Vec::new(),
                 decision_index: HashMap::new(),
                 duplicate_registrations: 0,
+                late_registration_answers: 0,
                 exam_registrations: Default::default(),
                 request_count: 0,
             }),
@@ -379,6 +381,15 @@ impl FsState {
         self.lock().duplicate_registrations
     }
 
+    /// Explanation and decision posts whose answer the caller may never have
+    /// had: held back by a timeout fault, or never sent because the caller
+    /// went away first (timed out, or its process was killed). Each may make
+    /// the caller post again, and only those (and a caller killed after its
+    /// answer came) explain a [`duplicate_registrations`](Self::duplicate_registrations).
+    pub fn late_registration_answers(&self) -> u64 {
+        self.lock().late_registration_answers
+    }
+
     /// Adds a change to the appeal list of `appeal.institution`, at its place
     /// by `endretDato`, and returns it as stored. An `endretDato` that is not
     /// `yyyy-MM-ddTHH:mm:ss` (e.g. empty) becomes the current time. Changes
@@ -436,6 +447,10 @@ impl FsState {
 
     pub(crate) fn note_request(&self) {
         self.lock().request_count += 1;
+    }
+
+    pub(crate) fn note_late_registration_answer(&self) {
+        self.lock().late_registration_answers += 1;
     }
 
     /// Checks HTTP Basic credentials without revealing, through timing, how

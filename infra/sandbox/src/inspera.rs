@@ -117,6 +117,14 @@ pub struct InsperaAppeal {
     pub status: InsperaAppealStatus,
     /// The decision, once made.
     pub decision: Option<InsperaDecision>,
+    /// Registrations that registered or re-activated it (answered 201).
+    pub registrations: u32,
+    /// Registrations answered 200 because it was already active or decided.
+    pub repeated_registrations: u32,
+    /// Withdrawals that withdrew it while active.
+    pub withdrawals: u32,
+    /// Withdrawals of it when it was already withdrawn.
+    pub repeated_withdrawals: u32,
 }
 
 /// Where an explanation stands.
@@ -675,7 +683,7 @@ impl InsperaState {
     }
 
     /// Registers (or re-activates) an appeal; also says whether that changed
-    /// anything. A repeat is counted.
+    /// anything. A repeat is counted, in total and on the appeal.
     pub(crate) fn register_appeal(
         &self,
         test_id: u64,
@@ -697,14 +705,21 @@ impl InsperaState {
             candidate_id: candidate_id.to_owned(),
             status: InsperaAppealStatus::Active,
             decision: None,
+            registrations: 0,
+            repeated_registrations: 0,
+            withdrawals: 0,
+            repeated_withdrawals: 0,
         });
         if changed {
             appeal.status = InsperaAppealStatus::Active;
+            appeal.registrations += 1;
+        } else {
+            appeal.repeated_registrations += 1;
         }
         Ok((appeal.clone(), changed))
     }
 
-    /// Withdraws a registered appeal; a repeat is counted.
+    /// Withdraws a registered appeal; a repeat is counted, in total and on the appeal.
     pub(crate) fn withdraw_appeal(
         &self,
         test_id: u64,
@@ -718,13 +733,21 @@ impl InsperaState {
             .get(&key)
             .map(|a| a.status)
             .ok_or(Refusal::NoAppeal)?;
-        match status {
+        let repeat = match status {
             InsperaAppealStatus::Decided => return Err(Refusal::AlreadyDecided),
-            InsperaAppealStatus::Withdrawn => inner.repeated_withdrawals += 1,
-            InsperaAppealStatus::Active => {}
-        }
+            InsperaAppealStatus::Withdrawn => {
+                inner.repeated_withdrawals += 1;
+                true
+            }
+            InsperaAppealStatus::Active => false,
+        };
         let appeal = inner.appeals.get_mut(&key).ok_or(Refusal::NoAppeal)?;
         appeal.status = InsperaAppealStatus::Withdrawn;
+        if repeat {
+            appeal.repeated_withdrawals += 1;
+        } else {
+            appeal.withdrawals += 1;
+        }
         Ok(appeal.clone())
     }
 

@@ -52,8 +52,8 @@ pub use inspera::{
 };
 pub use slack::{SlackMessage, SlackState, SLACK_WEBHOOK_PATH};
 pub use theses::{
-    SandboxThesis, SandboxThesisFile, ThesisAccess, ThesisCase, THESIS_EMBARGO_UNTIL,
-    THESIS_LARGE_FILE_BYTES,
+    SandboxThesis, SandboxThesisFile, ThesisAccess, ThesisCase, ThesisGrading,
+    THESIS_EMBARGO_UNTIL, THESIS_LARGE_FILE_BYTES,
 };
 pub use wiseflow::{
     WiseflowExplanation, WiseflowFlow, WiseflowReassessment, WiseflowState, EXPLANATION_ACCEPTED,
@@ -102,8 +102,18 @@ pub struct SandboxOptions {
     /// Wait between attempts to deliver an Inspera webhook, in milliseconds.
     pub inspera_webhook_retry_delay_ms: u64,
     /// Master theses per institution, in its exam system (WISEflow or
-    /// Inspera). Positions 0–6 hold the special cases of [`ThesisCase`].
+    /// Inspera). Positions 0–8 hold the special cases of [`ThesisCase`].
     pub theses_per_institution: usize,
+    /// Grades of the theses given after they were generated (an ungraded
+    /// thesis's, a WISEflow reassessment's): keep a clone to grade one.
+    pub thesis_grading: ThesisGrading,
+    /// Whether FS also holds an open appeal (`AKTIV`) of the first
+    /// [`ThesisCase::Ordinary`] thesis of every WISEflow institution, so that
+    /// thesis is held back from the archive until WISEflow grades the
+    /// reassessment. Off by default (FS's seeded lists stay as they are);
+    /// `flyt-local run` turns it on. (Inspera's sandbox would list a thesis
+    /// exam appealed in FS as a second test with the same external id.)
+    pub thesis_appeals: bool,
     /// The OpenID Connect client id the identity provider knows (the log overview).
     pub idp_client_id: String,
     /// That client's secret.
@@ -137,7 +147,9 @@ impl Default for SandboxOptions {
             inspera_api_key: "local-inspera-key".to_owned(),
             inspera_token_ttl_secs: 3600,
             inspera_webhook_retry_delay_ms: 500,
-            theses_per_institution: 12,
+            theses_per_institution: 14,
+            thesis_grading: ThesisGrading::default(),
+            thesis_appeals: false,
             idp_client_id: "flyt-log-overview".to_owned(),
             idp_client_secret: "local-idp-client-secret".to_owned(),
             idp_users: default_idp_users(),
@@ -276,6 +288,9 @@ impl Sandbox {
         let fs = Arc::new(FsState::new(&options, chrono::Utc::now()));
         let wiseflow = Arc::new(WiseflowState::new(&options, fs.clone()));
         let inspera = Arc::new(InsperaState::new(&options, fs.clone()));
+        if options.thesis_appeals {
+            appeal_theses(&fs, wiseflow.theses().into_iter());
+        }
         let slack = Arc::new(SlackState::new(&options));
         let idp = Arc::new(IdpState::new(&options, idp_url.clone()));
 
@@ -328,6 +343,30 @@ impl Drop for Sandbox {
         for server in &self.servers {
             server.abort();
         }
+    }
+}
+
+/// Appends to FS an open appeal of the first [`ThesisCase::Ordinary`] thesis
+/// of every institution of `theses` (the scenario's held theses). The appeal's personal
+/// fields are copied from the institution's first seeded appeal.
+fn appeal_theses(fs: &FsState, theses: impl Iterator<Item = SandboxThesis>) {
+    let mut appealed = std::collections::BTreeSet::new();
+    for thesis in theses.filter(|t| t.case == ThesisCase::Ordinary) {
+        if !appealed.insert(thesis.institution.clone()) {
+            continue;
+        }
+        let Some(template) = fs.appeals(&thesis.institution).into_iter().next() else {
+            continue;
+        };
+        fs.append_appeal(FsAppeal {
+            assessment_id: thesis.assessment_id,
+            candidate_number: thesis.candidate_number,
+            institution: thesis.institution,
+            sis_code: thesis.sis_code,
+            status: AppealStatus::Active,
+            changed_at: String::new(),
+            ..template
+        });
     }
 }
 

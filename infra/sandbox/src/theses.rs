@@ -11,6 +11,10 @@
 //! and never kept. Each file's SHA-256 is computed once, the first time it is asked for, and then
 //! cached.
 //!
+//! Grading is the one thing that changes: [`ThesisGrading`] (shared by both exam systems through
+//! [`crate::SandboxOptions::thesis_grading`]) grades an ungraded thesis, and grades a WISEflow
+//! candidate's reassessment after an appeal, when a test says so.
+//!
 //! The same positions hold the same special cases in every institution, so tests can find them
 //! (see [`ThesisCase::at`]):
 //!
@@ -22,15 +26,17 @@
 //! | 3 | [`ThesisCase::MissingFile`]: the appendix is listed, but downloading it gets a 404 |
 //! | 4 | [`ThesisCase::QuarantinedFile`]: the zip is in quarantine (virus scan) |
 //! | 5, 6 | [`ThesisCase::RecentlyGraded`]: graded 2 days ago, so the appeal deadlines have not passed |
-//! | 7… | [`ThesisCase::Ordinary`] |
+//! | 7 | [`ThesisCase::Ungraded`]: handed in 50–59 days ago and not graded until [`ThesisGrading::grade`] |
+//! | 8 | [`ThesisCase::ExplanationRequested`]: its candidate has an explanation request in FS (of another exam) |
+//! | 9… | [`ThesisCase::Ordinary`] |
 //!
 //! Every thesis other than these is `OPEN`. A recently graded thesis was handed in 7–22 days ago.
-//! Every other thesis was graded 40–57 days ago and handed in before that, but no more than 59 days
-//! ago. So the hand-ins fill both 30-day windows of the last 60 days.
+//! Every other graded thesis was graded 40–57 days ago and handed in before that, but no more than
+//! 59 days ago. So the hand-ins fill both 30-day windows of the last 60 days.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ::base64::engine::general_purpose::STANDARD;
 use ::base64::Engine as _;
@@ -92,6 +98,12 @@ pub enum ThesisCase {
     QuarantinedFile,
     /// Positions 5 and 6: graded 2 days ago, so the appeal deadlines have not passed.
     RecentlyGraded,
+    /// Position 7: handed in 50–59 days ago, no `gradedAt` until [`ThesisGrading::grade`].
+    Ungraded,
+    /// Position 8: the candidate is the one of the institution's first seeded explanation request
+    /// in FS (another exam's), so the thesis waits until that request is answered. Where FS has no
+    /// explanation request, the candidate is a new one, as for every other thesis.
+    ExplanationRequested,
     /// Every later position.
     Ordinary,
 }
@@ -106,6 +118,8 @@ impl ThesisCase {
             3 => ThesisCase::MissingFile,
             4 => ThesisCase::QuarantinedFile,
             5 | 6 => ThesisCase::RecentlyGraded,
+            7 => ThesisCase::Ungraded,
+            8 => ThesisCase::ExplanationRequested,
             _ => ThesisCase::Ordinary,
         }
     }
@@ -169,8 +183,9 @@ pub struct SandboxThesis {
     pub handed_in_ms: i64,
     /// When it was handed in, RFC 3339 UTC to the second.
     pub handed_in_at: String,
-    /// When the grade was announced, RFC 3339 UTC to the second.
-    pub graded_at: String,
+    /// When the grade was announced, RFC 3339 UTC to the second; `None` while it is not graded
+    /// ([`ThesisCase::Ungraded`] until [`ThesisGrading::grade`]).
+    pub graded_at: Option<String>,
     /// Who may read it.
     pub access_level: ThesisAccess,
     /// The last day of the embargo, `yyyy-MM-dd`. Set only for [`ThesisAccess::Embargoed`].
@@ -308,6 +323,55 @@ const PROGRAMMES: [Programme; 4] = [
         ],
     },
 ];
+
+/// Grades the exam systems give after the theses were generated, by candidate number (each
+/// system's candidate numbers are its own): an [`ThesisCase::Ungraded`] thesis's grade, and a
+/// WISEflow candidate's reassessment after an appeal. Shared by both exam systems and by whoever
+/// holds a clone, like a test; thread-safe.
+#[derive(Clone, Debug, Default)]
+pub struct ThesisGrading {
+    inner: Arc<Mutex<Grades>>,
+}
+
+#[derive(Debug, Default)]
+struct Grades {
+    /// Candidate number → when the thesis was graded.
+    theses: HashMap<String, String>,
+    /// Candidate number → when the reassessment was graded.
+    reassessments: HashMap<String, String>,
+}
+
+impl ThesisGrading {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Grades> {
+        self.inner.lock().expect("thesis grading lock")
+    }
+
+    /// Grades the ungraded thesis of a candidate, announced at `graded_at`. From now on the exam
+    /// system serves it with this `gradedAt`. A thesis that had a grade keeps it.
+    pub fn grade(&self, candidate_number: &str, graded_at: DateTime<Utc>) {
+        self.lock()
+            .theses
+            .insert(candidate_number.to_owned(), rfc3339(graded_at));
+    }
+
+    /// Grades a candidate's reassessment (after an appeal) at `graded_at`. WISEflow lists the grade
+    /// on the reassessment flow of the candidate's flow, once that flow exists.
+    pub fn grade_reassessment(&self, candidate_number: &str, graded_at: DateTime<Utc>) {
+        self.lock()
+            .reassessments
+            .insert(candidate_number.to_owned(), rfc3339(graded_at));
+    }
+
+    /// When a thesis graded later was graded.
+    pub(crate) fn graded_at(&self, candidate_number: &str) -> Option<String> {
+        self.lock().theses.get(candidate_number).cloned()
+    }
+
+    /// When a candidate's reassessment was graded.
+    pub(crate) fn reassessment_graded_at(&self, candidate_number: &str) -> Option<String> {
+        self.lock().reassessments.get(candidate_number).cloned()
+    }
+}
 
 /// What kind of file, which decides its name, type and framing bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -447,8 +511,13 @@ pub(crate) struct Plan<'a> {
     pub(crate) per_institution: usize,
     /// Candidate numbers FS already uses.
     pub(crate) taken: &'a HashSet<String>,
+    /// Per institution, the candidate of its first explanation request in FS: the candidate of
+    /// its [`ThesisCase::ExplanationRequested`] thesis.
+    pub(crate) explained: HashMap<String, String>,
     /// Dates are set relative to this time.
     pub(crate) now: DateTime<Utc>,
+    /// Grades given later.
+    pub(crate) grading: ThesisGrading,
 }
 
 /// What a download of a file id comes to.
@@ -461,10 +530,11 @@ pub(crate) enum Download {
     Found(Response),
 }
 
-/// Every thesis of one exam system. It never changes after generation. Only the SHA-256s are
-/// filled in, each the first time it is asked for.
+/// Every thesis of one exam system. It never changes after generation, but for grades given later
+/// ([`ThesisGrading`]). The SHA-256s are filled in, each the first time it is asked for.
 pub(crate) struct Catalog {
     seed: u64,
+    grading: ThesisGrading,
     /// The theses with every `sha256` left empty. [`Catalog::complete`] fills them in.
     theses: Vec<SandboxThesis>,
     /// File id → content and its cached hash.
@@ -477,6 +547,16 @@ impl Catalog {
     /// Dates are set relative to now.
     pub(crate) fn for_exam_system(options: &SandboxOptions, fs: &FsState, system: System) -> Self {
         let institutions = fs.institutions();
+        let explained: HashMap<String, String> = institutions
+            .iter()
+            .filter_map(|i| {
+                let first = fs
+                    .explanation_requests(&i.institusjonsnr)
+                    .into_iter()
+                    .next()?;
+                Some((i.institusjonsnr.clone(), first.candidate_number))
+            })
+            .collect();
         let taken: HashSet<String> = institutions
             .iter()
             .flat_map(|i| {
@@ -503,7 +583,9 @@ impl Catalog {
             institutions: using,
             per_institution: options.theses_per_institution,
             taken: &taken,
+            explained,
             now: Utc::now(),
+            grading: options.thesis_grading.clone(),
         })
     }
 
@@ -516,7 +598,9 @@ impl Catalog {
             institutions,
             per_institution,
             taken,
+            explained,
             now,
+            grading,
         } = plan;
         let now = now.trunc_subsecs(0);
         let mut rng = fastrand::Rng::with_seed(seed ^ system.tag());
@@ -551,8 +635,12 @@ impl Catalog {
                     ThesisCase::Embargoed => ThesisAccess::Embargoed,
                     _ => ThesisAccess::Open,
                 };
-                let candidate_number =
-                    unique_candidate(&mut candidate_rng, &mut used, system.candidate_range());
+                let candidate_number = match explained.get(institution) {
+                    Some(candidate) if case == ThesisCase::ExplanationRequested => {
+                        candidate.clone()
+                    }
+                    _ => unique_candidate(&mut candidate_rng, &mut used, system.candidate_range()),
+                };
                 let mut kinds = vec![FileKind::Main];
                 if rng.bool() || case == ThesisCase::MissingFile {
                     kinds.push(FileKind::Appendix);
@@ -625,7 +713,7 @@ impl Catalog {
                     title,
                     handed_in_ms: handed_in.timestamp_millis(),
                     handed_in_at: rfc3339(handed_in),
-                    graded_at: rfc3339(graded),
+                    graded_at: (case != ThesisCase::Ungraded).then(|| rfc3339(graded)),
                     access_level,
                     embargo_until: (access_level == ThesisAccess::Embargoed)
                         .then(|| THESIS_EMBARGO_UNTIL.to_owned()),
@@ -636,6 +724,7 @@ impl Catalog {
         }
         Catalog {
             seed,
+            grading,
             theses,
             files,
         }
@@ -652,10 +741,13 @@ impl Catalog {
         self.theses.iter().map(|t| self.complete(t)).collect()
     }
 
-    /// A copy of `thesis` with the SHA-256 of every file filled in. A hash is computed the first
-    /// time it is needed.
+    /// A copy of `thesis` with the SHA-256 of every file filled in, and its grade if it was
+    /// graded later. A hash is computed the first time it is needed.
     pub(crate) fn complete(&self, thesis: &SandboxThesis) -> SandboxThesis {
         let mut thesis = thesis.clone();
+        if thesis.graded_at.is_none() {
+            thesis.graded_at = self.grading.graded_at(&thesis.candidate_number);
+        }
         for file in &mut thesis.files {
             file.sha256 = self.sha256(file.id).unwrap_or_default();
         }
@@ -680,6 +772,11 @@ impl Catalog {
             .get(&file_id)
             .map(|(content, _)| content.bytes())
             .unwrap_or_default()
+    }
+
+    /// The grades given later, shared with the other exam system's catalog.
+    pub(crate) fn grading(&self) -> &ThesisGrading {
+        &self.grading
     }
 
     /// A stable opaque value for a file, standing in for the signature of a pre-signed URL.
@@ -723,11 +820,15 @@ impl Catalog {
 }
 
 /// Seconds since grading and since hand-in, for a thesis of `case`. Hand-in always comes before
-/// grading, and no more than 59 days ago.
+/// grading, and no more than 59 days ago. An ungraded thesis's grading age is 0 and unused.
 fn ages(case: ThesisCase, rng: &mut fastrand::Rng) -> (i64, i64) {
     if case == ThesisCase::RecentlyGraded {
         let graded = 2 * DAY + rng.i64(0..3600);
         (graded, graded + rng.i64(5 * DAY..=20 * DAY))
+    } else if case == ThesisCase::Ungraded {
+        // Not graded: the first value stands for a grade that is not given.
+        let handed_in = rng.i64(50 * DAY..=59 * DAY);
+        (0, handed_in)
     } else {
         let graded = rng.i64(40 * DAY..=57 * DAY);
         (graded, rng.i64(graded + DAY..=59 * DAY))
@@ -768,9 +869,11 @@ mod tests {
             seed,
             system,
             institutions: vec!["185".to_owned(), "194".to_owned()],
-            per_institution: 12,
+            per_institution: 14,
             taken,
+            explained: HashMap::new(),
             now: Utc::now(),
+            grading: ThesisGrading::default(),
         }
     }
 
@@ -795,7 +898,7 @@ mod tests {
         };
         let first_theses = strip(&first);
         assert_eq!(first_theses, strip(&again));
-        assert_eq!(first_theses.len(), 24);
+        assert_eq!(first_theses.len(), 28);
         assert!(first_theses
             .iter()
             .flat_map(|(_, _, files)| files)
@@ -882,10 +985,15 @@ mod tests {
         };
         let mut recent_window = 0;
         for thesis in catalog.entries() {
-            let graded = days_ago(&thesis.graded_at);
             let handed_in = days_ago(&thesis.handed_in_at);
-            assert!(handed_in > graded, "{thesis:?}");
             assert!(handed_in < 59.01, "{thesis:?}");
+            let Some(graded_at) = &thesis.graded_at else {
+                assert_eq!(thesis.case, ThesisCase::Ungraded);
+                assert!((50.0..59.01).contains(&handed_in), "{thesis:?}");
+                continue;
+            };
+            let graded = days_ago(graded_at);
+            assert!(handed_in > graded, "{thesis:?}");
             if thesis.case == ThesisCase::RecentlyGraded {
                 assert!((2.0..2.1).contains(&graded), "{thesis:?}");
             } else {
@@ -906,6 +1014,52 @@ mod tests {
     }
 
     #[test]
+    fn the_explanation_requested_thesis_belongs_to_fs_s_candidate() {
+        let taken = HashSet::from(["123456".to_owned()]);
+        let catalog = Catalog::generate(Plan {
+            explained: HashMap::from([("185".to_owned(), "123456".to_owned())]),
+            ..plan(5, System::Inspera, &taken)
+        });
+        let asked = at(&catalog, "185", ThesisCase::ExplanationRequested);
+        assert_eq!(asked[0].position, 8);
+        assert_eq!(asked[0].candidate_number, "123456");
+        let elsewhere = &at(&catalog, "194", ThesisCase::ExplanationRequested)[0];
+        assert_ne!(elsewhere.candidate_number, "123456", "194 has no request");
+        assert_eq!(
+            catalog
+                .entries()
+                .iter()
+                .filter(|t| t.candidate_number == "123456")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_ungraded_thesis_gets_its_grade_when_it_is_given() {
+        let taken = HashSet::new();
+        let catalog = Catalog::generate(plan(5, System::Wiseflow, &taken));
+        let ungraded = at(&catalog, "185", ThesisCase::Ungraded);
+        assert_eq!(ungraded.len(), 1);
+        assert_eq!(ungraded[0].position, 7);
+        assert_eq!(ungraded[0].graded_at, None);
+        let when = Utc::now().trunc_subsecs(0) - Duration::days(40);
+        catalog.grading().grade(&ungraded[0].candidate_number, when);
+        let graded = &at(&catalog, "185", ThesisCase::Ungraded)[0];
+        assert_eq!(graded.graded_at.as_deref(), Some(rfc3339(when).as_str()));
+        let other = &at(&catalog, "194", ThesisCase::Ungraded)[0];
+        assert_eq!(other.graded_at, None, "only that candidate's thesis");
+        assert_eq!(
+            catalog
+                .theses()
+                .iter()
+                .filter(|t| t.graded_at.is_none())
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn candidates_are_new_six_digit_numbers_and_titles_name_nobody() {
         let taken: HashSet<String> = (100_000..550_000)
             .filter(|n| n % 3 != 0)
@@ -915,7 +1069,10 @@ mod tests {
         let mut seen = HashSet::new();
         for thesis in catalog.entries() {
             assert_eq!(thesis.candidate_number.len(), 6);
-            assert!(!taken.contains(&thesis.candidate_number));
+            assert!(
+                !taken.contains(&thesis.candidate_number),
+                "no explanation requests given"
+            );
             assert!(seen.insert(thesis.candidate_number.clone()));
             assert!(
                 thesis.title.starts_with("Masteroppgave ")

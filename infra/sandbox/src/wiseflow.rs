@@ -91,6 +91,8 @@ pub struct WiseflowExplanation {
     pub show_justification: bool,
     /// Accepted posts for this (flow, participant), the first included.
     pub posts: u32,
+    /// Accepted `PATCH`es of its visibility (`showJustification`), whatever they set.
+    pub visibility_patches: u32,
     /// When it was requested, unix milliseconds.
     pub request_date_ms: i64,
     /// When an assessor was assigned, unix milliseconds.
@@ -171,6 +173,7 @@ struct Inner {
     explanation_index: HashMap<(u64, u64), usize>,
     repeated_explanation_posts: u64,
     justification_shown: u64,
+    failed_patches: u64,
     request_count: u64,
 }
 
@@ -202,6 +205,7 @@ impl WiseflowState {
                 explanation_index: HashMap::new(),
                 repeated_explanation_posts: 0,
                 justification_shown: 0,
+                failed_patches: 0,
                 request_count: 0,
             }),
         }
@@ -281,6 +285,14 @@ impl WiseflowState {
         self.lock().justification_shown
     }
 
+    /// `PATCH` requests (visibility changes) the caller may not have seen
+    /// succeed: refused by a fault or otherwise not 2xx, answered late
+    /// because a timeout fault held the answer back, or never answered
+    /// because the caller went away first.
+    pub fn failed_patches(&self) -> u64 {
+        self.lock().failed_patches
+    }
+
     /// Every master thesis on WISEflow, in generation order: by
     /// institution, then by position. Each has its flow, submission and
     /// participant ids and its files with their SHA-256s.
@@ -327,6 +339,10 @@ impl WiseflowState {
 
     fn note_request(&self) {
         self.lock().request_count += 1;
+    }
+
+    fn note_failed_patch(&self) {
+        self.lock().failed_patches += 1;
     }
 
     /// Whether `key` is the API key, in time that does not depend on where
@@ -549,6 +565,7 @@ impl WiseflowState {
             state: 0,
             show_justification,
             posts: 1,
+            visibility_patches: 0,
             request_date_ms: now_ms(),
             assign_date_ms: None,
             accept_date_ms: None,
@@ -577,7 +594,8 @@ impl WiseflowState {
     }
 
     /// Sets whether the candidate sees the justification; `None` when the
-    /// flow has no such request. A change from false to true is counted.
+    /// flow has no such request. Every accepted patch is counted on the
+    /// request, a change from false to true also in total.
     fn set_show_justification(&self, flow_id: u64, explanation_id: u64, show: bool) -> Option<()> {
         let mut inner = self.lock();
         let inner = &mut *inner;
@@ -589,6 +607,7 @@ impl WiseflowState {
             inner.justification_shown += 1;
         }
         explanation.show_justification = show;
+        explanation.visibility_patches += 1;
         Some(())
     }
 }
@@ -601,4 +620,46 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The current time in unix milliseconds, as WISEflow writes times.
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Reassessment grades, for the thesis archive: whether a candidate's
+/// reassessment after an appeal has been graded ([`crate::ThesisGrading`]).
+impl WiseflowState {
+    /// The grades given later, shared with Inspera's theses: grade an
+    /// ungraded thesis or a candidate's reassessment through it.
+    pub fn thesis_grading(&self) -> crate::ThesisGrading {
+        self.theses.grading().clone()
+    }
+
+    /// The reassessment flow of `flow_id` with the graded reassessments of
+    /// the flow's candidates, (candidate number, graded at) by candidate
+    /// number; `None` when the flow has no reassessment flow.
+    fn reassessment_grades(&self, flow_id: u64) -> Option<(u64, Vec<(String, String)>)> {
+        let reassessment_flow_id = self
+            .lock()
+            .reassessments
+            .get(&flow_id)?
+            .reassessment_flow_id;
+        let mut candidates: Vec<String> = self
+            .theses
+            .entries()
+            .iter()
+            .filter(|t| t.flow_id == Some(flow_id))
+            .map(|t| t.candidate_number.clone())
+            .collect();
+        candidates.extend(
+            self.participants(flow_id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.candidate_number),
+        );
+        candidates.sort();
+        candidates.dedup();
+        let grading = self.theses.grading();
+        let grades = candidates
+            .into_iter()
+            .filter_map(|c| grading.reassessment_graded_at(&c).map(|at| (c, at)))
+            .collect();
+        Some((reassessment_flow_id, grades))
+    }
 }

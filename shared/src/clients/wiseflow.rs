@@ -720,6 +720,58 @@ impl WiseflowClient {
             .await
             .map_err(|e| transport_error(SYSTEM, what, e))
     }
+
+    /// Whether WISEflow has graded the candidate with `participant_number` on the reassessment
+    /// flow of `flow_id` — the flow exam-dispatch creates for an appeal. Reads
+    /// `GET /flows/{flowId}/reassessment/grades`, `{reassessmentFlowId, grades: [{participantNumber,
+    /// grade, gradedAt}]}` in the envelope: the route and its fields are this project's assumption
+    /// [I], as WISEflow's specification does not show where a reassessment's grades are read.
+    /// No reassessment flow yet (404) is not graded.
+    pub async fn reassessment_graded(
+        &self,
+        flow_id: u64,
+        participant_number: &str,
+    ) -> Result<bool> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct WireGrade {
+            #[serde(default, deserialize_with = "text_or_number")]
+            participant_number: Option<String>,
+            #[serde(default, deserialize_with = "text_or_number")]
+            graded_at: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct WireGrades {
+            #[serde(default)]
+            grades: Vec<WireGrade>,
+        }
+        let what = format!("flow {flow_id}: grades of its reassessment flow");
+        let url = format!("{}/flows/{flow_id}/reassessment/grades", self.base_url);
+        let envelope: Option<Envelope<WireGrades>> = self
+            .retry
+            .run(|| async {
+                let response = self.send(self.http.get(&url), &what).await?;
+                match response.status() {
+                    s if s.is_success() => json_body(
+                        response,
+                        &what,
+                        "an envelope with {reassessmentFlowId, grades}",
+                    )
+                    .await
+                    .map(Some),
+                    StatusCode::NOT_FOUND => Ok(None),
+                    _ => Err(failure(&what, response).await),
+                }
+            })
+            .await?;
+        let wanted = participant_number.trim();
+        Ok(envelope.and_then(|e| e.data).is_some_and(|data| {
+            data.grades.iter().any(|g| {
+                g.participant_number.as_deref().map(str::trim) == Some(wanted)
+                    && g.graded_at.as_deref().is_some_and(|t| !t.trim().is_empty())
+            })
+        }))
+    }
 }
 
 /// The categorised error of an unexpected status: 401 names the API key; the rest as

@@ -5,6 +5,7 @@
 
 pub mod appeals;
 pub mod digeks;
+pub mod fault_proxy;
 pub mod privacy;
 
 use std::collections::{BTreeMap, BTreeSet};

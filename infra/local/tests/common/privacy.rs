@@ -51,3 +51,101 @@ pub fn assert_no_personal_data(seen: &str, personal: &[String]) {
         }
     }
 }
+
+/// Named texts scanned for personal data (logs, execution lines, messages, notifications). Each
+/// must hold something, so that a scan cannot pass because nothing was looked at.
+#[derive(Default)]
+pub struct Corpora(Vec<(String, String)>);
+
+impl Corpora {
+    /// Adds `text` to the corpus `name` (created on first use).
+    pub fn add(&mut self, name: &str, text: &str) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, corpus)) => {
+                corpus.push_str(text);
+                corpus.push('\n');
+            }
+            None => self.0.push((name.to_owned(), format!("{text}\n"))),
+        }
+    }
+
+    /// Panics if a corpus named in `required` is empty or missing, or if any of `personal` occurs
+    /// in any corpus as a whole word. Prints what was scanned.
+    pub fn assert_clean(&self, required: &[&str], personal: &[String]) {
+        for name in required {
+            let size = self
+                .0
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, text)| text.trim().len());
+            assert!(size > 0, "the {name} corpus is empty: nothing was scanned");
+        }
+        for (name, text) in &self.0 {
+            eprintln!("{name}: {} bytes scanned", text.len());
+            assert_no_personal_data(text, personal);
+        }
+    }
+}
+
+/// The bodies and string attributes of every message in a queue, each left visible again
+/// afterwards (one extra receive each), for scanning what travels between the functions.
+pub async fn peek_queue(local: &flyt_local::Local, logical_id: &str) -> Vec<String> {
+    let url = local.stack.queue(logical_id).url.clone();
+    let sqs = &local.aws.sqs;
+    let mut seen = Vec::new();
+    let mut handles = Vec::new();
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("the queue answers")
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for message in messages {
+            let mut text = message.body().unwrap_or_default().to_owned();
+            for value in message
+                .message_attributes()
+                .into_iter()
+                .flat_map(|a| a.values())
+            {
+                text.push(' ');
+                text.push_str(value.string_value().unwrap_or_default());
+            }
+            seen.push(text);
+            handles.extend(message.receipt_handle().map(str::to_owned));
+        }
+    }
+    for handle in handles {
+        sqs.change_message_visibility()
+            .queue_url(&url)
+            .receipt_handle(handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("the message is made visible again");
+    }
+    seen
+}
+
+/// The e-mails the emulator's SES accepted (moto keeps them at `/moto-api/data.json`).
+pub async fn ses_messages(local: &flyt_local::Local) -> Vec<serde_json::Value> {
+    let data: serde_json::Value =
+        reqwest::get(format!("{}/moto-api/data.json", local.emulator_url))
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("moto's data is JSON");
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

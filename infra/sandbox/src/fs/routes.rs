@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -52,7 +53,37 @@ pub(super) fn bad_request(message: &str) -> Response {
 
 async fn count_and_fault(State(state): State<Shared>, req: Request, next: Next) -> Response {
     state.note_request();
-    state.gate().guard(feil, req, next).await
+    let registration = req.method() == Method::POST
+        && ["/eksamen/begrunnelser/", "/eksamen/vedtak/"]
+            .iter()
+            .any(|prefix| req.uri().path().starts_with(prefix));
+    if !registration {
+        return state.gate().guard(feil, req, next).await;
+    }
+    let held_back = Duration::from_millis(state.faults().timeout_delay_ms);
+    let started = Instant::now();
+    let mut watch = AnswerWatch {
+        state: state.clone(),
+        answered: false,
+    };
+    let response = state.gate().guard(feil, req, next).await;
+    watch.answered = held_back.is_zero() || started.elapsed() < held_back;
+    response
+}
+
+/// Counts a registration whose answer was held back by a timeout fault, or whose request was
+/// dropped before it was answered (the caller went away).
+struct AnswerWatch {
+    state: Shared,
+    answered: bool,
+}
+
+impl Drop for AnswerWatch {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.state.note_late_registration_answer();
+        }
+    }
 }
 
 async fn require_basic_auth(State(state): State<Shared>, req: Request, next: Next) -> Response {

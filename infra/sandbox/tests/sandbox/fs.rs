@@ -500,3 +500,57 @@ async fn personal_data_covers_every_seeded_person() {
         assert!(!personal.contains(&request.candidate_number));
     }
 }
+
+#[tokio::test]
+async fn registration_answers_held_back_or_never_given_are_counted() {
+    let sandbox = fs_sandbox().await;
+    let request = &sandbox.fs.explanation_requests("185")[0];
+    let body = json!({
+        "vurdId": request.assessment_id,
+        "kandidatnr": request.candidate_number,
+        "urlBegrunnelse": "https://inspera.example.no/begrunnelse/3",
+        "datoBedtOm": request.requested_at,
+        "datoGitt": "2026-11-22T10:00:00",
+    });
+    sandbox.fs.set_faults(Faults {
+        timeout_rate: 1.0,
+        timeout_delay_ms: 400,
+        ..Faults::default()
+    });
+    // A caller that gives up before the answer: the registration is made, the answer lost.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(format!("{}/eksamen/begrunnelser/INSPERA", sandbox.fs_url))
+        .basic_auth(USER, Some(PASSWORD))
+        .json(&body)
+        .send()
+        .await;
+    assert!(sent.is_err(), "the answer came too late");
+    // A patient caller gets its answer, late.
+    let client = reqwest::Client::new();
+    let (status, _) = post(&client, &sandbox, "/eksamen/begrunnelser/INSPERA", &body).await;
+    assert_eq!(status, 200, "the lost answer's registration was made");
+    // Lists are not registrations: a held-back list answer is not counted.
+    get(
+        &client,
+        &sandbox,
+        "/eksamen/begrunnelse/INSPERA",
+        &[("institusjonsnr", "185"), ("siden", "2000-01-01T00:00:00")],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sandbox.fs.late_registration_answers(), 2);
+    assert_eq!(sandbox.fs.duplicate_registrations(), 1);
+
+    sandbox.fs.set_faults(Faults::default());
+    let (status, _) = post(&client, &sandbox, "/eksamen/begrunnelser/INSPERA", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sandbox.fs.late_registration_answers(),
+        2,
+        "a prompt answer is not counted"
+    );
+}

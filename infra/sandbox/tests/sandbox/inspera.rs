@@ -295,6 +295,21 @@ async fn appeals_are_registered_withdrawn_and_decided() {
     assert_eq!((status, body["status"].clone()), (200, json!("WITHDRAWN")));
     let (status, _) = send(post(&appeals, json!({ "candidateId": candidate }))).await;
     assert_eq!(status, 201, "a withdrawn appeal is re-activated");
+    let counted: Vec<_> = sandbox
+        .inspera
+        .appeals()
+        .into_iter()
+        .filter(|a| a.test_id == test_id && a.candidate_id == candidate)
+        .map(|a| {
+            (
+                a.registrations,
+                a.repeated_registrations,
+                a.withdrawals,
+                a.repeated_withdrawals,
+            )
+        })
+        .collect();
+    assert_eq!(counted, [(2, 1, 1, 1)], "counted per appeal");
 
     let (status, body) = send(post(&appeals, json!({ "candidateId": "999999999" }))).await;
     assert_eq!(

@@ -31,7 +31,7 @@ const WEBHOOK_SECRET: &str = "thesis-webhook-secret";
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// A sandbox with small Bokbasen reports, the default FS (185 on Inspera, 194 on WISEflow) and
-/// 12 theses per institution.
+/// 14 theses per institution.
 async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxOptions {
         objects: 5,
@@ -128,7 +128,7 @@ async fn wiseflow_lists_master_submissions_in_windows_of_at_most_30_days() {
     let sandbox = sandbox().await;
     let client = reqwest::Client::new();
     let theses = sandbox.wiseflow.theses();
-    assert_eq!(theses.len(), 12, "institution 194 alone is on WISEflow");
+    assert_eq!(theses.len(), 14, "institution 194 alone is on WISEflow");
     assert!(theses.iter().all(|t| t.institution == "194"));
 
     let now = Utc::now().timestamp_millis();
@@ -218,7 +218,7 @@ async fn wiseflow_describes_submissions_and_serves_their_files() {
         assert_eq!(data["participantNumber"], thesis.candidate_number.as_str());
         assert_eq!(data["handedIn"], true);
         assert_eq!(data["title"], thesis.title.as_str());
-        assert_eq!(data["gradedAt"], thesis.graded_at.as_str());
+        assert_eq!(data["gradedAt"].as_str(), thesis.graded_at.as_deref());
         assert_eq!(data["accessLevel"], thesis.access_level.as_str());
         assert_eq!(data["language"], thesis.language.as_str());
 
@@ -428,7 +428,7 @@ async fn inspera_announces_theses_with_signed_webhooks_and_serves_them() {
     let sandbox = sandbox().await;
     let client = reqwest::Client::new();
     let theses = sandbox.inspera.theses();
-    assert_eq!(theses.len(), 12, "institution 185 alone is on Inspera");
+    assert_eq!(theses.len(), 14, "institution 185 alone is on Inspera");
     assert!(theses.iter().all(|t| t.test_id.is_some()));
 
     let (url, received, server) = receiver().await;
@@ -485,7 +485,7 @@ async fn inspera_announces_theses_with_signed_webhooks_and_serves_them() {
         assert_eq!(body["candidateId"], thesis.candidate_number.as_str());
         assert_eq!(body["submittedAt"], thesis.handed_in_at.as_str());
         assert_eq!(body["title"], thesis.title.as_str());
-        assert_eq!(body["gradedAt"], thesis.graded_at.as_str());
+        assert_eq!(body["gradedAt"].as_str(), thesis.graded_at.as_deref());
         assert_eq!(body["accessLevel"], thesis.access_level.as_str());
         assert_eq!(
             body["embargoUntil"].as_str(),
@@ -554,4 +554,107 @@ async fn inspera_announces_theses_with_signed_webhooks_and_serves_them() {
     assert_eq!(status, 404, "{body}");
     let (status, _) = send(client.get(submission_url(&large))).await;
     assert_eq!(status, 401, "the submission needs a token");
+}
+
+#[tokio::test]
+async fn an_ungraded_thesis_is_served_without_a_grade_until_it_is_graded() {
+    let grading = flyt_sandbox::ThesisGrading::default();
+    let sandbox = Sandbox::start(SandboxOptions {
+        objects: 5,
+        descriptions: 5,
+        thesis_grading: grading.clone(),
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let client = reqwest::Client::new();
+    let theses = sandbox.wiseflow.theses();
+    let ungraded = thesis_with(&theses, ThesisCase::Ungraded);
+    assert_eq!(
+        theses.iter().filter(|t| t.graded_at.is_none()).count(),
+        1,
+        "one ungraded WISEflow thesis"
+    );
+    let path = format!(
+        "/flows/{}/submissions/{}",
+        ungraded.flow_id.unwrap(),
+        ungraded.submission_id.unwrap()
+    );
+    let (status, body) = wiseflow_get(&client, &sandbox, &path, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["gradedAt"], Value::Null);
+    let inspera_ungraded = sandbox
+        .inspera
+        .theses()
+        .into_iter()
+        .filter(|t| t.graded_at.is_none())
+        .collect::<Vec<_>>();
+    assert_eq!(inspera_ungraded.len(), 1, "one ungraded Inspera thesis");
+    assert_eq!(inspera_ungraded[0].case, ThesisCase::Ungraded);
+
+    let when = Utc::now() - chrono::Duration::days(40);
+    grading.grade(&ungraded.candidate_number, when);
+    let (_, body) = wiseflow_get(&client, &sandbox, &path, &[]).await;
+    let served = body["data"]["gradedAt"].as_str().expect("graded now");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(served)
+            .unwrap()
+            .timestamp(),
+        when.timestamp()
+    );
+    assert_eq!(
+        sandbox
+            .inspera
+            .theses()
+            .iter()
+            .filter(|t| t.graded_at.is_none())
+            .count(),
+        1,
+        "grading a WISEflow candidate leaves Inspera's thesis ungraded"
+    );
+}
+
+#[tokio::test]
+async fn wiseflow_lists_a_reassessment_grade_once_the_reassessment_flow_exists_and_is_graded() {
+    let sandbox = sandbox().await;
+    let client = reqwest::Client::new();
+    let thesis = thesis_with(&sandbox.wiseflow.theses(), ThesisCase::Ordinary);
+    let flow_id = thesis.flow_id.unwrap();
+    let grades = format!("/flows/{flow_id}/reassessment/grades");
+    let (status, body) = wiseflow_get(&client, &sandbox, &grades, &[]).await;
+    assert_eq!(status, 404, "no reassessment flow yet: {body}");
+
+    let (status, _) = send(
+        client
+            .post(format!(
+                "{}/v1/flow/{flow_id}/reassessment",
+                sandbox.wiseflow_url
+            ))
+            .header("x-api-key", WISEFLOW_KEY)
+            .json(&serde_json::json!({ "synchronize": false })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = wiseflow_get(&client, &sandbox, &grades, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["grades"],
+        serde_json::json!([]),
+        "not graded yet"
+    );
+
+    sandbox
+        .wiseflow
+        .thesis_grading()
+        .grade_reassessment(&thesis.candidate_number, Utc::now());
+    let (_, body) = wiseflow_get(&client, &sandbox, &grades, &[]).await;
+    let listed = body["data"]["grades"].as_array().expect("grades");
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(
+        listed[0]["participantNumber"],
+        thesis.candidate_number.as_str()
+    );
+    assert!(listed[0]["gradedAt"].as_str().is_some());
+    let reassessment = sandbox.wiseflow.reassessments()[&flow_id].reassessment_flow_id;
+    assert_eq!(body["data"]["reassessmentFlowId"], reassessment);
 }

@@ -446,6 +446,11 @@ async fn explanation_requests_are_idempotent_advance_and_change_visibility() {
     let requests = sandbox.wiseflow.explanation_requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].posts, 2);
+    assert_eq!(
+        requests[0].visibility_patches, 2,
+        "every accepted PATCH counted"
+    );
+    assert_eq!(sandbox.wiseflow.failed_patches(), 1, "the 404 PATCH");
     assert!(requests[0].show_justification);
     assert_eq!(
         requests[0].candidate_number,
