@@ -32,6 +32,30 @@ pub async fn scan_prefix(
         })
 }
 
+/// The outcome of a conditional write: `Some(output)` when it was made, `None` when its condition
+/// did not hold (another writer was first, or there was nothing to do); any other failure is an
+/// error naming the operation and `context`.
+pub fn conditional<O, E, R>(
+    result: Result<O, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    operation: &str,
+    context: impl std::fmt::Display,
+) -> crate::Result<Option<O>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(crate::error::aws_error("DynamoDB", operation, e).context(context)),
+    }
+}
+
 /// A string attribute value.
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde::Serialize;
 
 use crate::appeals::RequestKind;
-use crate::dynamo::{n, s, Item, ItemExt};
+use crate::dynamo::{conditional, n, s, Item, ItemExt};
 use crate::error::{aws_error, Category, Error, Result};
 use crate::time::now_ms;
 
@@ -223,17 +223,12 @@ impl ExecutionStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws_error("DynamoDB", "PutItem", e)
-                .context(format_args!("starting an execution of {interface}"))),
-        }
+        conditional(
+            result,
+            "PutItem",
+            format_args!("starting an execution of {interface}"),
+        )
+        .map(|written| written.is_some())
     }
 
     /// Records `error` as a KO line in `execution_id`, or in a new execution of `interface` when

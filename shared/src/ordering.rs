@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
-use crate::dynamo::{n, s, Item, ItemExt};
+use crate::dynamo::{conditional, n, s, Item, ItemExt};
 use crate::error::{aws_error, Error, Result};
 use crate::time::now_ms;
 
@@ -207,17 +207,12 @@ impl OrderingStore {
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_error("DynamoDB", "UpdateItem", e)
-                .context(format_args!("releasing claim on {}", item.key))),
-        }
+        conditional(
+            result,
+            "UpdateItem",
+            format_args!("releasing claim on {}", item.key),
+        )
+        .map(|_| ())
     }
 
     /// The version applied for `key`, if any (for operators and tests).

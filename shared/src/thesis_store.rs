@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dynamo::{n, s, Item, ItemExt, SetChange, StringSets};
+use crate::dynamo::{conditional, n, s, Item, ItemExt, SetChange, StringSets};
 use crate::error::{aws_error, Error, Result};
 
 /// The index of the theses table by status and due date.
@@ -157,17 +157,8 @@ impl ThesisStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws_error("DynamoDB", "PutItem", e)
-                .context(format_args!("registering {}", thesis.id))),
-        }
+        conditional(result, "PutItem", format_args!("registering {}", thesis.id))
+            .map(|written| written.is_some())
     }
 
     /// Pending theses due at `now_ms` or earlier (not those awaiting grading).
@@ -232,17 +223,12 @@ impl ThesisStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws_error("DynamoDB", "UpdateItem", e)
-                .context(format_args!("recording the grading date of {}", thesis.id))),
-        }
+        conditional(
+            result,
+            "UpdateItem",
+            format_args!("recording the grading date of {}", thesis.id),
+        )
+        .map(|written| written.is_some())
     }
 
     /// One thesis and its state.

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::ReturnValue;
-use flyt::dynamo::{n, s, ItemExt};
+use flyt::dynamo::{conditional, n, s, ItemExt};
 use flyt::error::aws_error;
 use flyt::Result;
 
@@ -88,28 +88,26 @@ impl Markers {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(output) => {
+        let written = conditional(
+            result,
+            "PutItem",
+            format_args!("taking the notification marker of {key}"),
+        )?;
+        Ok(match written {
+            None => Taken::Known,
+            Some(output) => {
                 let live_before = output
                     .attributes
                     .as_ref()
                     .and_then(|old| old.number::<i64>("expires_at"))
                     .is_some_and(|expires| expires >= now_ms / 1000);
-                Ok(if live_before {
+                if live_before {
                     Taken::Retry
                 } else {
                     Taken::New
-                })
+                }
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Taken::Known)
-            }
-            Err(e) => Err(aws_error("DynamoDB", "PutItem", e)
-                .context(format_args!("taking the notification marker of {key}"))),
-        }
+        })
     }
 
     /// Records what became of the notification of `key` (a marker this watch took).

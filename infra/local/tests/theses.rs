@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::appeals::{answer_and_return, appeals_platform, poll_and_dispatch};
+use common::archive::{stored_bytes, versions};
 use flyt::archive::{Manifest, ThesisMessage};
 use flyt::thesis_store::{HoldKind, Holds, StoredThesis, ThesisStatus, ThesisStore};
 use flyt_local::{Local, LocalOptions};
@@ -20,47 +21,6 @@ use flyt_sandbox::{
     AppealStatus, FsAppeal, SandboxOptions, SandboxThesis, ThesisCase, ThesisGrading,
 };
 use sha2::{Digest, Sha256};
-
-fn bucket(local: &Local) -> String {
-    local.stack.buckets["ArchiveBucket"].clone()
-}
-
-/// Every object version in the bucket: key → versions.
-async fn versions(local: &Local) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    let mut marker = None;
-    loop {
-        let page = local
-            .aws
-            .s3
-            .list_object_versions()
-            .bucket(bucket(local))
-            .set_key_marker(marker.clone())
-            .send()
-            .await
-            .unwrap();
-        for version in page.versions() {
-            *counts.entry(version.key().unwrap().to_owned()).or_default() += 1;
-        }
-        if page.is_truncated() != Some(true) {
-            return counts;
-        }
-        marker = page.next_key_marker().map(str::to_owned);
-    }
-}
-
-async fn object(local: &Local, key: &str) -> Vec<u8> {
-    let output = local
-        .aws
-        .s3
-        .get_object()
-        .bucket(bucket(local))
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    output.body.collect().await.unwrap().into_bytes().to_vec()
-}
 
 /// Inspera's theses are pushed, then the sweep polls WISEflow and queues what is due.
 async fn discover_and_archive(local: &Local) -> serde_json::Value {
@@ -266,7 +226,7 @@ async fn every_due_thesis_is_archived_exactly_once_and_none_early() {
     );
 
     // Every manifest's checksums match the stored objects; one version of every object.
-    let stored = versions(&local).await;
+    let stored = versions(&local, "").await;
     assert!(stored.values().all(|v| *v == 1), "no duplicate objects");
     let manifests: Vec<String> = stored
         .keys()
@@ -280,9 +240,9 @@ async fn every_due_thesis_is_archived_exactly_once_and_none_early() {
     );
     let mut listed = std::collections::BTreeSet::new();
     for key in &manifests {
-        let manifest: Manifest = serde_json::from_slice(&object(&local, key).await).unwrap();
+        let manifest: Manifest = serde_json::from_slice(&stored_bytes(&local, key).await).unwrap();
         for file in &manifest.files {
-            let bytes = object(&local, &file.key).await;
+            let bytes = stored_bytes(&local, &file.key).await;
             assert_eq!(
                 hex::encode(Sha256::digest(&bytes)),
                 file.sha256,
@@ -318,7 +278,7 @@ async fn every_due_thesis_is_archived_exactly_once_and_none_early() {
         again["postponed"], explained,
         "the explanation requests are open"
     );
-    let after = versions(&local).await;
+    let after = versions(&local, "").await;
     assert!(after.values().all(|v| *v == 1), "still no duplicates");
     assert_eq!(
         after
@@ -378,7 +338,7 @@ async fn every_due_thesis_is_archived_exactly_once_and_none_early() {
         by_status.get("PENDING").copied().unwrap_or(0),
         recent + still_held
     );
-    let end = versions(&local).await;
+    let end = versions(&local, "").await;
     assert!(end.values().all(|v| *v == 1), "one version of every object");
     assert_eq!(
         end.keys().filter(|k| k.ends_with("manifest.json")).count(),
@@ -525,7 +485,7 @@ async fn holds_are_per_case_and_released_by_their_own_source_and_none_is_archive
         parked_before,
         "a postponed message is settled, not parked"
     );
-    let stored_now = versions(&local).await;
+    let stored_now = versions(&local, "").await;
     for thesis in [&wiseflow_appealed, &between_deadlines] {
         assert_eq!(
             stored_thesis(&store, thesis).await.status,
@@ -624,7 +584,7 @@ async fn holds_are_per_case_and_released_by_their_own_source_and_none_is_archive
     let released = discover_and_archive(&local).await;
     eprintln!("released: {released}");
     assert_eq!(released["released"], 1, "{released}");
-    let end = versions(&local).await;
+    let end = versions(&local, "").await;
     assert!(end.values().all(|v| *v == 1), "one version of every object");
     for thesis in [&inspera_appealed, &wiseflow_appealed] {
         assert_eq!(
@@ -689,7 +649,7 @@ async fn invocations_killed_mid_archive_leave_nothing_duplicated_or_lost() {
         queued,
         "every queued thesis archived or failed with a reason: {by_status:?}"
     );
-    let stored = versions(&local).await;
+    let stored = versions(&local, "").await;
     assert!(
         stored.values().all(|v| *v == 1),
         "no object written twice: {:?}",

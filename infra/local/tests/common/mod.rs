@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod appeals;
+pub mod archive;
 pub mod digeks;
 pub mod fault_proxy;
 pub mod privacy;
