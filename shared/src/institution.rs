@@ -313,24 +313,11 @@ impl InstitutionStore {
 
     /// One institution, checked. Missing or switched off is a Configuration error naming it.
     pub async fn get(&self, org_id: &str) -> Result<Institution> {
-        let key = format!("{PREFIX}{org_id}");
-        let output = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", crate::dynamo::s(&key))
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error("DynamoDB", "GetItem", e)
-                    .context(format_args!("reading institution {org_id}"))
-            })?;
-        let item = output.item.ok_or_else(|| {
+        let entry = self.entry(org_id).await?.ok_or_else(|| {
             Error::configuration(format!(
-                "institution {org_id}: no configuration entry ({key} in the configuration table): add one"
+                "institution {org_id}: no configuration entry ({PREFIX}{org_id} in the configuration table): add one"
             ))
         })?;
-        let entry = entry_of(&key, &item)?;
         if !entry.active {
             return Err(Error::configuration(format!(
                 "institution {org_id}: switched off (active is false); switch it on to process its cases"
