@@ -888,8 +888,15 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_theses_and_hashes() {
         let taken = HashSet::new();
-        let first = Catalog::generate(plan(7, System::Wiseflow, &taken));
-        let again = Catalog::generate(plan(7, System::Wiseflow, &taken));
+        // One clock for both: file dates follow `now`, and two reads of the clock can fall
+        // either side of a second.
+        let now = Utc::now();
+        let at_now = |seed| Plan {
+            now,
+            ..plan(seed, System::Wiseflow, &taken)
+        };
+        let first = Catalog::generate(at_now(7));
+        let again = Catalog::generate(at_now(7));
         let strip = |c: &Catalog| {
             c.theses()
                 .into_iter()
@@ -903,7 +910,7 @@ mod tests {
             .iter()
             .flat_map(|(_, _, files)| files)
             .all(|f| f.sha256.len() == 64));
-        let other = Catalog::generate(plan(8, System::Wiseflow, &taken));
+        let other = Catalog::generate(at_now(8));
         assert_ne!(strip(&other), first_theses);
     }
 
