@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::apply::Applicable;
 use crate::error::{Error, Result};
 use crate::institution::ExamSystem;
+use crate::thesis_store::{HoldChange, HoldKind};
 
 /// Which FS list a change comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,6 +139,18 @@ impl DispatchItem {
             "AKTIV" => Some(AppealStatus::Active),
             "TRUKKET" => Some(AppealStatus::Withdrawn),
             _ => None,
+        }
+    }
+
+    /// What this case does to the candidate's thesis: a standing appeal or an explanation
+    /// request holds it back from the archive; a withdrawn appeal releases it.
+    pub fn hold_change(&self) -> HoldChange {
+        match (self.kind, self.appeal_status()) {
+            (RequestKind::Klage, Some(AppealStatus::Withdrawn)) => {
+                HoldChange::Release(HoldKind::Appeal)
+            }
+            (RequestKind::Klage, _) => HoldChange::Open(HoldKind::Appeal),
+            (RequestKind::Begrunnelse, _) => HoldChange::Open(HoldKind::Explanation),
         }
     }
 }
@@ -441,6 +454,28 @@ mod tests {
         assert_eq!(later.key(), item.key());
         assert_eq!(later.version(), item.version() + 1);
         assert_eq!(later.appeal_status(), Some(AppealStatus::Withdrawn));
+    }
+
+    #[test]
+    fn standing_appeals_and_explanation_requests_hold_and_withdrawals_release() {
+        assert_eq!(appeal().hold_change(), HoldChange::Open(HoldKind::Appeal));
+        let withdrawn = DispatchItem {
+            status: "TRUKKET".into(),
+            ..appeal()
+        };
+        assert_eq!(
+            withdrawn.hold_change(),
+            HoldChange::Release(HoldKind::Appeal)
+        );
+        let request = DispatchItem {
+            kind: RequestKind::Begrunnelse,
+            status: String::new(),
+            ..appeal()
+        };
+        assert_eq!(
+            request.hold_change(),
+            HoldChange::Open(HoldKind::Explanation)
+        );
     }
 
     #[test]

@@ -195,14 +195,25 @@ fn segment(text: &str) -> String {
     }
 }
 
-/// When a thesis may be archived: after the appeal deadline and the explanation deadline, counted
-/// from when the grade was announced, whichever is later.
-pub fn due_at(
-    graded_at: DateTime<Utc>,
-    appeal_window: Duration,
-    explanation_window: Duration,
-) -> DateTime<Utc> {
-    graded_at + appeal_window.max(explanation_window)
+/// The deadlines after a grade is announced that keep its thesis out of the archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// The appeal deadline.
+    pub appeal: Duration,
+    /// The explanation-request deadline.
+    pub explanation: Duration,
+    /// Time after the later deadline before the thesis is due: an appeal filed on the last day is
+    /// registered in FS and read by fs-poll (which opens its hold) within it, even when FS was
+    /// unreachable for a while.
+    pub margin: Duration,
+}
+
+impl Deadlines {
+    /// When a thesis graded at `graded_at` may be archived: after the later of the two deadlines
+    /// and the margin.
+    pub fn due_at(&self, graded_at: DateTime<Utc>) -> DateTime<Utc> {
+        graded_at + self.appeal.max(self.explanation) + self.margin
+    }
 }
 
 /// One archived file as the manifest lists it.
@@ -434,11 +445,27 @@ mod tests {
     }
 
     #[test]
-    fn a_thesis_is_due_after_the_later_deadline() {
+    fn a_thesis_is_due_after_the_later_deadline_and_the_margin() {
         let graded = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let due = due_at(graded, Duration::days(21), Duration::days(7));
-        assert_eq!(due.to_rfc3339(), "2026-06-22T12:00:00+00:00");
+        let deadlines = Deadlines {
+            appeal: Duration::days(21),
+            explanation: Duration::days(7),
+            margin: Duration::hours(24),
+        };
+        assert_eq!(
+            deadlines.due_at(graded).to_rfc3339(),
+            "2026-06-23T12:00:00+00:00"
+        );
+        let later_explanation = Deadlines {
+            explanation: Duration::days(30),
+            margin: Duration::zero(),
+            ..deadlines
+        };
+        assert_eq!(
+            later_explanation.due_at(graded).to_rfc3339(),
+            "2026-07-01T12:00:00+00:00"
+        );
     }
 }

@@ -244,7 +244,8 @@ impl InstitutionStore {
     }
 
     /// Every active institution by org id, each checked on its own: an entry with a mistake comes
-    /// back as its Configuration error, the others as institutions.
+    /// back as its Configuration error, the others as institutions. Entries that would read the
+    /// same FS lists are errors too (see [`flag_shared_fs_lists`]).
     pub async fn active(&self) -> Result<Vec<(String, Result<Institution>)>> {
         let items =
             crate::dynamo::scan_prefix(&self.dynamodb, &self.table, PREFIX, "institutions").await?;
@@ -259,6 +260,7 @@ impl InstitutionStore {
             }
         }
         institutions.sort_by(|a, b| a.0.cmp(&b.0));
+        flag_shared_fs_lists(&mut institutions);
         Ok(institutions)
     }
 
@@ -431,6 +433,53 @@ impl InstitutionCache {
     }
 }
 
+/// Turns active institutions that share an FS list — the same `institusjonsnr`, exam system and FS
+/// environment — into Configuration errors naming each other: FS would list every case to each of
+/// them, and each would reach the exam system twice. (One institution on two exam systems has two
+/// entries with the same `institusjonsnr`, which is fine.)
+pub fn flag_shared_fs_lists(institutions: &mut [(String, Result<Institution>)]) {
+    let mut by_list: std::collections::BTreeMap<(String, &'static str, String), Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (org_id, institution) in institutions.iter() {
+        if let Ok(i) = institution {
+            by_list
+                .entry((
+                    i.institusjonsnr.clone(),
+                    i.exam_system.as_str(),
+                    i.fs_environment.clone(),
+                ))
+                .or_default()
+                .push(org_id.clone());
+        }
+    }
+    for (org_id, institution) in institutions.iter_mut() {
+        let Ok(i) = institution else {
+            continue;
+        };
+        let list = (
+            i.institusjonsnr.clone(),
+            i.exam_system.as_str(),
+            i.fs_environment.clone(),
+        );
+        let sharing = &by_list[&list];
+        if sharing.len() < 2 {
+            continue;
+        }
+        let others: Vec<&str> = sharing
+            .iter()
+            .filter(|other| *other != org_id)
+            .map(String::as_str)
+            .collect();
+        *institution = Err(Error::configuration(format!(
+            "institution {org_id}: institusjonsnr {} with {} in FS {} is also the entry of {}; FS would list each case to both: correct institusjonsnr or switch one entry off",
+            list.0,
+            list.1,
+            list.2,
+            others.join(", ")
+        )));
+    }
+}
+
 fn entry_of(key: &str, item: &Item) -> Result<InstitutionEntry> {
     serde_json::from_str(&item.string("entry").unwrap_or_default())
         .map_err(|e| Error::configuration(format!("{key}: the entry is not valid JSON: {e}")))
@@ -454,6 +503,55 @@ mod tests {
             begrunnelse: true,
             show_justification: false,
             feide_realm: Some("uio.no".into()),
+        }
+    }
+
+    #[test]
+    fn entries_sharing_an_fs_list_are_configuration_errors_naming_each_other() {
+        let entries = [
+            entry(),
+            InstitutionEntry {
+                org_id: "uio-copy".into(),
+                exam_system_instance: Some("uio-other".into()),
+                ..entry()
+            },
+            InstitutionEntry {
+                org_id: "uio-wiseflow".into(),
+                exam_system: Some("wiseflow".into()),
+                ..entry()
+            },
+            InstitutionEntry {
+                org_id: "uio-prod".into(),
+                fs_environment: Some("prod".into()),
+                ..entry()
+            },
+            InstitutionEntry {
+                org_id: "uib".into(),
+                institusjonsnr: Some("194".into()),
+                ..entry()
+            },
+        ];
+        let mut institutions: Vec<(String, Result<Institution>)> = entries
+            .iter()
+            .map(|e| (e.org_id.clone(), e.check()))
+            .collect();
+        flag_shared_fs_lists(&mut institutions);
+        let failed: Vec<(&str, String)> = institutions
+            .iter()
+            .filter_map(|(org, i)| i.as_ref().err().map(|e| (org.as_str(), e.to_string())))
+            .collect();
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        for (org, other) in [("uio", "uio-copy"), ("uio-copy", "uio")] {
+            let (_, error) = failed.iter().find(|(o, _)| *o == org).unwrap();
+            assert!(error.contains("Configuration"), "{error}");
+            assert!(
+                error.contains(&format!("institution {org}:"))
+                    && error.contains("institusjonsnr 185")
+                    && error.ends_with(&format!(
+                        "also the entry of {other}; FS would list each case to both: correct institusjonsnr or switch one entry off"
+                    )),
+                "{error}"
+            );
         }
     }
 

@@ -340,6 +340,15 @@ impl HoldKind {
     }
 }
 
+/// What a case does to its candidate's holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldChange {
+    /// The case is open: it holds the thesis back.
+    Open(HoldKind),
+    /// The case is closed (withdrawn, decided, answered): it no longer does.
+    Release(HoldKind),
+}
+
 /// One open case holding a candidate's thesis back.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Hold {
@@ -431,6 +440,20 @@ impl Holds {
                 vec![hold.member(), kind.as_str().to_owned()],
             )
             .await
+    }
+
+    /// Opens or releases the hold of one case, as `change` says.
+    pub async fn apply(
+        &self,
+        org_id: &str,
+        kandidatnr: &str,
+        case: &str,
+        change: HoldChange,
+    ) -> Result<()> {
+        match change {
+            HoldChange::Open(kind) => self.open(org_id, kandidatnr, kind, case).await,
+            HoldChange::Release(kind) => self.release(org_id, kandidatnr, kind, case).await,
+        }
     }
 
     /// The open holds of a candidate. A member this version does not know holds too: it is

@@ -11,7 +11,7 @@ pub mod inspera;
 pub mod wiseflow;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use flyt::appeals::{AppealStatus, DispatchItem, RequestKind};
+use flyt::appeals::DispatchItem;
 use flyt::apply::{Applied, Applier};
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
@@ -20,7 +20,7 @@ use flyt::institution::{InstitutionCache, InstitutionStore};
 use flyt::open_explanations::OpenExplanations;
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
-use flyt::thesis_store::{HoldKind, Holds};
+use flyt::thesis_store::Holds;
 use flyt::{Error, Result};
 
 pub use config::Config;
@@ -90,25 +90,16 @@ impl Dispatcher {
                 wiseflow::dispatch(client, &self.open, &institution, item).await?
             }
         };
-        // An open case holds the candidate's thesis back from the archive until it is answered.
-        let (org, candidate, case) = (&institution.org_id, &item.kandidatnr, &item.vurd_id);
-        match (item.kind, item.appeal_status()) {
-            (RequestKind::Klage, Some(AppealStatus::Withdrawn)) => {
-                self.holds
-                    .release(org, candidate, HoldKind::Appeal, case)
-                    .await?
-            }
-            (RequestKind::Klage, _) => {
-                self.holds
-                    .open(org, candidate, HoldKind::Appeal, case)
-                    .await?
-            }
-            (RequestKind::Begrunnelse, _) => {
-                self.holds
-                    .open(org, candidate, HoldKind::Explanation, case)
-                    .await?
-            }
-        }
+        // An open case holds the candidate's thesis back from the archive until it is answered
+        // (fs-poll opened it when it read the case; a withdrawal, applied in order, releases it).
+        self.holds
+            .apply(
+                &institution.org_id,
+                &item.kandidatnr,
+                &item.vurd_id,
+                item.hold_change(),
+            )
+            .await?;
         Ok(applied)
     }
 }

@@ -6,12 +6,18 @@
 //! same list at once) and its own execution, started when there is something to report. One
 //! institution's failure — FS down, a configuration mistake — is that institution's KO execution;
 //! the others poll as usual. The cursor moves only after the changes are queued.
+//!
+//! A standing appeal or an explanation request holds the candidate's thesis back from the archive
+//! from the moment it is read, before it is queued: the thesis stays held even when the exam
+//! system cannot take the case and it is parked. Releases (withdrawals) are left to exam-dispatch,
+//! which applies a case's changes in order.
 
 mod config;
 mod replay;
 mod window;
 
 use flyt::appeals::{DispatchItem, RequestKind};
+use flyt::apply::Applicable;
 use flyt::aws::AwsClients;
 use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::config::Vars;
@@ -22,8 +28,9 @@ use flyt::institution::{Institution, InstitutionStore};
 use flyt::observability::Metrics;
 use flyt::retry::RetryPolicy;
 use flyt::sender::{OutgoingMessage, Sender};
+use flyt::thesis_store::{HoldChange, Holds};
 use flyt::{Error, Result};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 pub use config::Config;
@@ -32,6 +39,9 @@ pub use window::Position;
 
 /// (Institution, kind) lists polled at once.
 const CONCURRENT_POLLS: usize = 4;
+
+/// Holds written at once by one poll.
+const CONCURRENT_HOLDS: usize = 8;
 
 /// What one poll of one list did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,6 +68,7 @@ pub struct Poller {
     institutions: InstitutionStore,
     connections: Connections,
     cursors: CursorStore,
+    holds: Holds,
     executions: ExecutionStore,
     sender: Sender,
     dynamodb: aws_sdk_dynamodb::Client,
@@ -80,6 +91,7 @@ impl Poller {
         Ok(Poller {
             institutions: InstitutionStore::new(aws.dynamodb.clone(), &config.config_table),
             cursors: CursorStore::new(aws.dynamodb.clone(), &config.state_table),
+            holds: Holds::new(aws.dynamodb.clone(), &config.state_table),
             executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
             sender: Sender::new(aws.sqs.clone(), retry, 4),
             dynamodb: aws.dynamodb.clone(),
@@ -295,8 +307,27 @@ impl Poller {
 }
 
 impl Poller {
-    /// Queues items for exam-dispatch, accounted to `execution_id`; returns how many were sent.
+    /// Opens the holds of the open cases among `items`, then queues them for exam-dispatch,
+    /// accounted to `execution_id`; returns how many were sent. An item that does not validate
+    /// opens no hold: it is parked with its reason downstream.
     async fn queue(&self, items: Vec<DispatchItem>, execution_id: &str) -> Result<usize> {
+        let opens: Vec<_> = items
+            .iter()
+            .filter(|item| item.validate().is_ok())
+            .filter(|item| matches!(item.hold_change(), HoldChange::Open(_)))
+            .map(|item| {
+                self.holds.apply(
+                    &item.org_id,
+                    &item.kandidatnr,
+                    &item.vurd_id,
+                    item.hold_change(),
+                )
+            })
+            .collect();
+        futures::stream::iter(opens)
+            .buffer_unordered(CONCURRENT_HOLDS)
+            .try_collect::<()>()
+            .await?;
         let messages: Vec<OutgoingMessage> = items
             .into_iter()
             .map(|mut item| {

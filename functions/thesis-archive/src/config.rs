@@ -27,6 +27,9 @@ pub struct Config {
     pub appeal_window: chrono::Duration,
     /// The explanation deadline after the grade is announced.
     pub explanation_window: chrono::Duration,
+    /// Time after the later deadline before a thesis is due (`ARCHIVE_DUE_MARGIN_HOURS`), for an
+    /// appeal filed on the last day to reach FS and fs-poll.
+    pub due_margin: chrono::Duration,
     /// How far back the WISEflow poll looks for handed-in master theses.
     pub discovery_window: chrono::Duration,
     /// How long an institution's configuration is reused before it is read again.
@@ -84,6 +87,11 @@ impl Config {
             },
             appeal_window: days("APPEAL_WINDOW_DAYS", 21)?,
             explanation_window: days("EXPLANATION_WINDOW_DAYS", 7)?,
+            due_margin: chrono::Duration::hours(vars.parsed_or(
+                "ARCHIVE_DUE_MARGIN_HOURS",
+                24,
+                "a whole number of hours",
+            )?),
             discovery_window: days("WISEFLOW_DISCOVERY_DAYS", 60)?,
             institution_cache: vars.seconds_or("INSTITUTION_CACHE_SECONDS", 60)?,
             http_timeout: vars.millis_or("ARCHIVE_HTTP_TIMEOUT_MS", 120_000)?,

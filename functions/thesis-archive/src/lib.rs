@@ -19,7 +19,7 @@ pub mod source;
 
 use aws_lambda_events::sqs::SqsEvent;
 use flyt::apply::{Applied, Applier};
-use flyt::archive::ThesisMessage;
+use flyt::archive::{Deadlines, ThesisMessage};
 use flyt::archiver::{Archived, Archiver};
 use flyt::aws::AwsClients;
 use flyt::batch::ATTR_EXECUTION_ID;
@@ -37,7 +37,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use config::Config;
-use source::Deadlines;
 
 /// The interface name of the sweep's executions.
 pub const INTERFACE: &str = "thesis-archive";
@@ -145,6 +144,7 @@ impl Archivist {
         Deadlines {
             appeal: self.config.appeal_window,
             explanation: self.config.explanation_window,
+            margin: self.config.due_margin,
         }
     }
 
@@ -258,6 +258,16 @@ impl Archivist {
                 submission_id: submission.submission_id,
             };
             let id = PendingThesis::id_of(&institution.org_id, &source);
+            // A thesis registered by an earlier sweep is not asked for again: one awaiting its
+            // grade is asked by id below, and the others have all they need.
+            match self.theses.get(&id).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(error) => {
+                    failed(report, lines, error.context(&id));
+                    continue;
+                }
+            }
             match self
                 .register_wiseflow(client, &institution.org_id, source)
                 .await

@@ -1,8 +1,8 @@
 //! What the exam systems say of a thesis, turned into Flyt's terms: a [`PendingThesis`] when it is
 //! discovered, a [`ThesisToArchive`] when it is due. The metadata mapping is the README's table.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
-use flyt::archive::{due_at, Access, ThesisKey};
+use chrono::{DateTime, Datelike, Utc};
+use flyt::archive::{Access, Deadlines, ThesisKey};
 use flyt::archiver::{SourceFile, ThesisToArchive};
 use flyt::clients::inspera::{InsperaClient, ThesisSubmission};
 use flyt::clients::wiseflow::WiseflowClient;
@@ -10,15 +10,6 @@ use flyt::connections::ExamClient;
 use flyt::institution::ExamSystem;
 use flyt::thesis_store::{PendingThesis, ThesisSource};
 use flyt::{Error, Result};
-
-/// The appeal and explanation deadlines after a grade.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadlines {
-    /// Appeal deadline.
-    pub appeal: Duration,
-    /// Explanation deadline.
-    pub explanation: Duration,
-}
 
 /// The grading time, or `None` when the exam system gives none (the thesis is not graded yet).
 fn graded(graded_at: Option<&str>, label: &str) -> Result<Option<DateTime<Utc>>> {
@@ -75,7 +66,7 @@ pub fn with_grade(
     };
     Ok(PendingThesis {
         graded_at: Some(graded.to_rfc3339()),
-        due_at_ms: Some(due_at(graded, deadlines.appeal, deadlines.explanation).timestamp_millis()),
+        due_at_ms: Some(deadlines.due_at(graded).timestamp_millis()),
         ..thesis
     })
 }
@@ -258,10 +249,12 @@ fn title(title: Option<String>, id: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     const DEADLINES: Deadlines = Deadlines {
         appeal: Duration::days(21),
         explanation: Duration::days(7),
+        margin: Duration::hours(24),
     };
 
     #[test]
@@ -280,7 +273,7 @@ mod tests {
         .unwrap();
         assert_eq!(thesis.id, "thesis#uib#wiseflow#9#4");
         let due = DateTime::<Utc>::from_timestamp_millis(thesis.due_at_ms.unwrap()).unwrap();
-        assert_eq!(due.to_rfc3339(), "2026-06-22T10:00:00+00:00");
+        assert_eq!(due.to_rfc3339(), "2026-06-23T10:00:00+00:00");
     }
 
     #[test]
@@ -303,17 +296,17 @@ mod tests {
             Some("2026-06-01T10:00:00+00:00")
         );
         let due = DateTime::<Utc>::from_timestamp_millis(graded.due_at_ms.unwrap()).unwrap();
-        assert_eq!(due.to_rfc3339(), "2026-06-22T10:00:00+00:00");
+        assert_eq!(due.to_rfc3339(), "2026-06-23T10:00:00+00:00");
         let later_explanation = Deadlines {
-            appeal: Duration::days(21),
             explanation: Duration::days(30),
+            ..DEADLINES
         };
         let both = with_grade(graded, Some("2026-06-01T10:00:00Z"), later_explanation).unwrap();
         let due = DateTime::<Utc>::from_timestamp_millis(both.due_at_ms.unwrap()).unwrap();
         assert_eq!(
             due.to_rfc3339(),
-            "2026-07-01T10:00:00+00:00",
-            "the later deadline"
+            "2026-07-02T10:00:00+00:00",
+            "the later deadline and the margin"
         );
     }
 

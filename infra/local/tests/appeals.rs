@@ -14,6 +14,7 @@ use common::appeals::{
 };
 use flyt::appeals::DispatchItem;
 use flyt::execution::{ExecutionStore, Status};
+use flyt::thesis_store::{Hold, HoldKind, Holds};
 use flyt_local::LocalOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -224,6 +225,29 @@ async fn appeals_to_a_wiseflow_without_the_reassessment_module_are_parked_naming
         "only uib's appeals parked"
     );
     assert!(local.sandbox.wiseflow.reassessments().is_empty());
+    // A parked appeal still holds the candidate's thesis back: fs-poll opened the hold when it
+    // read the appeal, before the exam system refused it.
+    let holds = Holds::new(local.aws.dynamodb.clone(), local.table("StateTable"));
+    for (case, candidate) in &standing {
+        let open = holds.open_for("uib", candidate).await.unwrap();
+        let appeal = Hold {
+            kind: HoldKind::Appeal,
+            case: case.clone(),
+        };
+        assert!(open.contains(&appeal), "{case} holds: {open:?}");
+    }
+    // A withdrawn one does not: its withdrawal, applied in order, released what the poll opened.
+    let mut withdrawn = 0;
+    for (case, candidate) in histories.keys().filter(|key| !standing.contains(*key)) {
+        let open = holds.open_for("uib", candidate).await.unwrap();
+        assert!(
+            open.iter()
+                .all(|hold| hold.kind != HoldKind::Appeal || &hold.case != case),
+            "{case} withdrawn, released: {open:?}"
+        );
+        withdrawn += 1;
+    }
+    assert!(withdrawn > 0, "the scenario withdraws some appeals");
     // Everything else went through, each case once.
     assert_wiseflow_explanations_once(&local, "194", Repeats::None);
     assert_inspera_cases_once(&local, "185", Repeats::None);

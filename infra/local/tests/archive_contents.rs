@@ -14,6 +14,7 @@ use common::archive::{
     access_tag, all_versions, archiver, bucket, composite, inspera, platform, s3_checksum,
     stored_bytes, thesis_at, to_archive, versions, wiseflow,
 };
+use flyt::archive::Deadlines;
 use flyt::archive::{Access, Manifest, ThesisKey, MANIFEST_SCHEMA};
 use flyt::archiver::{Archived, ThesisToArchive};
 use flyt::institution::ExamSystem;
@@ -22,7 +23,7 @@ use flyt_local::platform::{exam_instance, org_id};
 use flyt_local::Local;
 use flyt_sandbox::{SandboxOptions, SandboxThesis, ThesisAccess, ThesisCase};
 use sha2::{Digest, Sha256};
-use thesis_archive::source::{self, Deadlines};
+use thesis_archive::source;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restricted_and_embargoed_theses_are_never_more_open_than_the_source() {
@@ -93,6 +94,7 @@ async fn a_missing_or_quarantined_file_fails_that_thesis_only() {
 const DEADLINES: Deadlines = Deadlines {
     appeal: chrono::Duration::days(21),
     explanation: chrono::Duration::days(7),
+    margin: chrono::Duration::hours(24),
 };
 
 /// A sandbox thesis as the thesis-archive function maps it: registered from what its exam system

@@ -546,6 +546,36 @@ async fn each_institution_is_checked_on_its_own() {
         assert_eq!(error.category(), flyt::Category::Configuration);
         assert!(error.message().starts_with(expected), "{error}");
     }
+    // A second entry for uio's FS lists: both are errors naming each other, until one is
+    // switched off.
+    let copy = InstitutionEntry {
+        org_id: "uio2".into(),
+        exam_system_instance: Some("uio2".into()),
+        ..good.clone()
+    };
+    store.put(&copy).await.unwrap();
+    let active = store.active().await.unwrap();
+    for (org, other) in [("uio", "uio2"), ("uio2", "uio")] {
+        let (_, checked) = active.iter().find(|(o, _)| o == org).unwrap();
+        let error = checked.as_ref().unwrap_err();
+        assert_eq!(error.category(), flyt::Category::Configuration);
+        assert!(
+            error.message().starts_with(&format!(
+                "institution {org}: institusjonsnr 185 with INSPERA in FS prod is also the entry of {other};"
+            )),
+            "{error}"
+        );
+    }
+    store
+        .put(&InstitutionEntry {
+            active: false,
+            ..copy
+        })
+        .await
+        .unwrap();
+    let active = store.active().await.unwrap();
+    let (_, uio) = active.iter().find(|(o, _)| o == "uio").unwrap();
+    assert_eq!(uio.as_ref().unwrap().institusjonsnr, "185");
 }
 
 /// A minimal item for the apply pipeline.
