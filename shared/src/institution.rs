@@ -438,29 +438,24 @@ impl InstitutionCache {
 /// them, and each would reach the exam system twice. (One institution on two exam systems has two
 /// entries with the same `institusjonsnr`, which is fine.)
 pub fn flag_shared_fs_lists(institutions: &mut [(String, Result<Institution>)]) {
-    let mut by_list: std::collections::BTreeMap<(String, &'static str, String), Vec<String>> =
-        std::collections::BTreeMap::new();
+    let fs_list = |i: &Institution| {
+        (
+            i.institusjonsnr.clone(),
+            i.exam_system.as_str(),
+            i.fs_environment.clone(),
+        )
+    };
+    let mut by_list: std::collections::BTreeMap<_, Vec<String>> = std::collections::BTreeMap::new();
     for (org_id, institution) in institutions.iter() {
         if let Ok(i) = institution {
-            by_list
-                .entry((
-                    i.institusjonsnr.clone(),
-                    i.exam_system.as_str(),
-                    i.fs_environment.clone(),
-                ))
-                .or_default()
-                .push(org_id.clone());
+            by_list.entry(fs_list(i)).or_default().push(org_id.clone());
         }
     }
     for (org_id, institution) in institutions.iter_mut() {
         let Ok(i) = institution else {
             continue;
         };
-        let list = (
-            i.institusjonsnr.clone(),
-            i.exam_system.as_str(),
-            i.fs_environment.clone(),
-        );
+        let list = fs_list(i);
         let sharing = &by_list[&list];
         if sharing.len() < 2 {
             continue;

@@ -314,14 +314,14 @@ impl Poller {
         let opens: Vec<_> = items
             .iter()
             .filter(|item| item.validate().is_ok())
-            .filter(|item| matches!(item.hold_change(), HoldChange::Open(_)))
-            .map(|item| {
-                self.holds.apply(
-                    &item.org_id,
-                    &item.kandidatnr,
-                    &item.vurd_id,
-                    item.hold_change(),
-                )
+            .filter_map(|item| match item.hold_change() {
+                open @ HoldChange::Open(_) => {
+                    Some(
+                        self.holds
+                            .apply(&item.org_id, &item.kandidatnr, &item.vurd_id, open),
+                    )
+                }
+                HoldChange::Release(_) => None,
             })
             .collect();
         futures::stream::iter(opens)
