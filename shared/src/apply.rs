@@ -5,7 +5,15 @@
 //! (a panic fails only its item), and record the applied versions (one transaction). An item
 //! already applied at this or a newer version is acknowledged without a call, so redeliveries and
 //! late redrives change nothing. Counts and lines go to each item's execution once per batch.
+//!
+//! Time: while items are in flight a [`heartbeat`] renews the batch's claims, so a slow call keeps
+//! its claim and no other invocation repeats it. No item starts after the stop point, the earlier
+//! of half the lease after the claim and the invocation's deadline less the finish reserve; an item
+//! still in flight at the deadline less the reserve is abandoned. Both are reported as batch item
+//! failures, so only they are retried. [`Budget`] states the inequalities that make this hold.
 
+mod budget;
+mod heartbeat;
 mod plan;
 mod tally;
 
@@ -23,7 +31,9 @@ use crate::execution::{ExecutionStore, LogLine};
 use crate::observability::Metrics;
 use crate::ordering::{Claim, OrderingStore};
 use crate::sender::Sender;
+use heartbeat::{Heartbeat, Held};
 
+pub use budget::{Budget, Deadline, Limits, StopReason, AWS_VISIBILITY_FACTOR};
 pub use plan::{plan, Plan, Work};
 pub use tally::{Entry, Tally};
 
@@ -76,8 +86,12 @@ impl Applied {
 pub struct ApplierSettings {
     /// The consumed queue and its dead-letter queue.
     pub queue: QueueSettings,
-    /// How long a claim protects work in progress (`CLAIM_LEASE_SECONDS`).
+    /// How long a claim protects work in progress without renewal (`CLAIM_LEASE_SECONDS`):
+    /// longer than the function's timeout, shorter than the queue's visibility timeout less it.
     pub claim_lease: Duration,
+    /// Time kept at the end of an invocation for releasing, recording and answering
+    /// (`FINISH_RESERVE_MS`): no item runs into it.
+    pub finish_reserve: Duration,
     /// How long an applied version is remembered (`VERSION_RETENTION_SECONDS`).
     pub retention: Duration,
     /// Items applied at once within a batch.
@@ -114,6 +128,7 @@ impl ApplierSettings {
                 )?,
             },
             claim_lease: vars.seconds_or("CLAIM_LEASE_SECONDS", 120)?,
+            finish_reserve: vars.millis_or("FINISH_RESERVE_MS", 5_000)?,
             retention: vars.seconds_or("VERSION_RETENTION_SECONDS", 400 * 86_400)?,
             concurrency: vars
                 .parsed_or(
@@ -138,12 +153,12 @@ pub struct Applier {
     batch: BatchProcessor,
     concurrency: usize,
     claim_lease: Duration,
+    finish_reserve: Duration,
 }
 
 impl Applier {
     /// The pipeline of a function from its settings; parks and defers through `sender`. The
-    /// ordering store's lease is the settings' `claim_lease`, and each item is abandoned at half
-    /// of it.
+    /// ordering store's lease is the settings' `claim_lease`, renewed while items are in flight.
     pub fn from_settings(
         service: &'static str,
         settings: &ApplierSettings,
@@ -162,11 +177,18 @@ impl Applier {
             batch: BatchProcessor::new(sender, settings.queue.clone()),
             concurrency: settings.concurrency.max(1),
             claim_lease: settings.claim_lease,
+            finish_reserve: settings.finish_reserve,
         }
     }
 
-    /// Handles one SQS event: every message's body is a `T`, applied by `apply`.
-    pub async fn handle<T, F, Fut>(&self, event: SqsEvent, apply: F) -> Result<SqsBatchResponse>
+    /// Handles one SQS event: every message's body is a `T`, applied by `apply`, within the
+    /// invocation's `deadline`.
+    pub async fn handle<T, F, Fut>(
+        &self,
+        event: SqsEvent,
+        deadline: Deadline,
+        apply: F,
+    ) -> Result<SqsBatchResponse>
     where
         T: Applicable + DeserializeOwned,
         F: Fn(T) -> Fut,
@@ -174,7 +196,9 @@ impl Applier {
     {
         let (response, counts) = self
             .batch
-            .run(event, |messages| self.apply_batch(messages, &apply))
+            .run(event, |messages| {
+                self.apply_batch(messages, deadline, &apply)
+            })
             .await?;
         tracing::info!(
             done = counts.done,
@@ -186,10 +210,12 @@ impl Applier {
         Ok(response)
     }
 
-    /// Plans, claims, applies and completes one batch; returns an outcome per message.
+    /// Plans, claims, applies and completes one batch within `deadline`; returns an outcome per
+    /// message.
     pub async fn apply_batch<T, F, Fut>(
         &self,
         messages: Vec<Message<T>>,
+        deadline: Deadline,
         apply: &F,
     ) -> Vec<(String, Outcome)>
     where
@@ -246,13 +272,31 @@ impl Applier {
             }
         }
         let items: Vec<T> = claimed.iter().map(|(work, _)| work.item.clone()).collect();
-        // Every item's work must end at half the lease counted from the claim — not from when the
-        // item's turn comes, which in a large batch can be long after.
-        let deadline = claim_started + self.claim_lease / 2;
+        // The stop point counts from the claim, not from when an item's turn comes, which in a
+        // large batch can be long after.
+        let limits = Limits::new(
+            claim_started,
+            self.claim_lease,
+            deadline,
+            self.finish_reserve,
+        );
+        let heartbeat = Heartbeat::start(
+            self.ordering.clone(),
+            self.claim_lease,
+            claimed
+                .iter()
+                .map(|(work, token)| Held {
+                    item: work.item_version(),
+                    token: token.clone(),
+                    label: work.item.label(),
+                })
+                .collect(),
+        );
         let results = each(items, self.concurrency, |item| {
-            self.apply_within_lease(item, deadline, apply)
+            self.apply_in_time(item, &limits, &heartbeat, apply)
         })
         .await;
+        heartbeat.stop();
         let mut applied = Vec::new();
         for ((work, token), result) in claimed.into_iter().zip(results) {
             match result {
@@ -303,13 +347,14 @@ impl Applier {
         outcomes
     }
 
-    /// Applies a claimed item, giving up at `deadline` (half the claim's lease after the claim):
-    /// the work must end well inside the lease, or a newer version could claim the item and be
-    /// overtaken by this older one. An item whose turn comes after the deadline is not started.
-    async fn apply_within_lease<T, F, Fut>(
+    /// Applies a claimed item within the batch's limits: not started after the stop point or once
+    /// its claim is found lost, abandoned if still in flight at the cut. Its claim is renewed by
+    /// the heartbeat meanwhile, so however slow its calls are, no other invocation repeats them.
+    async fn apply_in_time<T, F, Fut>(
         &self,
         item: T,
-        deadline: tokio::time::Instant,
+        limits: &Limits,
+        heartbeat: &Heartbeat,
         apply: &F,
     ) -> Result<Applied>
     where
@@ -318,15 +363,20 @@ impl Applier {
         Fut: Future<Output = Result<Applied>>,
     {
         let label = item.label();
-        let half_lease = (self.claim_lease / 2).as_secs();
-        if tokio::time::Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= limits.start_by {
             return Err(Error::external(format!(
-                "{label}: its turn came after half the claim lease ({half_lease}s); not started, will be retried"
+                "{label}: not started: its turn came after the batch's stop point ({}); will be retried",
+                limits.start_by_reason
+            )));
+        }
+        if !heartbeat.holds(&item.key()) {
+            return Err(Error::external(format!(
+                "{label}: not started: its claim lapsed before its turn and was taken over; will be retried"
             )));
         }
         let span =
             tracing::info_span!("item", correlation_id = %item.execution_id(), item = %label);
-        match tokio::time::timeout_at(deadline, apply(item).instrument(span)).await {
+        match tokio::time::timeout_at(limits.cut_at, apply(item).instrument(span)).await {
             Ok(result) => result.map_err(|e| {
                 if e.message().contains(&label) {
                     e
@@ -335,7 +385,8 @@ impl Applier {
                 }
             }),
             Err(_) => Err(Error::external(format!(
-                "{label}: not done within {half_lease}s of its claim (half the lease); abandoned, will be retried"
+                "{label}: still in flight {} ms before the invocation's deadline (the finish reserve); abandoned, will be retried",
+                self.finish_reserve.as_millis()
             ))),
         }
     }

@@ -4,7 +4,9 @@
 //!
 //! Work on an item is *claimed* before the external call and *completed* after it. A claim is a
 //! lease: one that outlives its invocation (a crash) lapses and can be taken over; its expiry is
-//! compared in code, never left to DynamoDB's TTL. A claim also raises the item's *sent version*,
+//! compared in code, never left to DynamoDB's TTL. While its work is in flight, the holder renews
+//! the lease ([`OrderingStore::renew`], the pipeline's heartbeat), so only a claim whose invocation
+//! died can lapse. A claim also raises the item's *sent version*,
 //! which neither a release nor a lapse lowers: a call that failed, timed out or crashed may still
 //! have reached the target, so an older version is superseded from then on — the newer one's
 //! message is still queued (or parked) and is applied in its turn. Claims and completions of a whole batch go in one
@@ -154,9 +156,37 @@ impl OrderingStore {
     /// Records the applied versions. Returns, per item, whether it was recorded; `false` means the
     /// claim had lapsed and was taken over (the taker records its own version).
     pub async fn complete(&self, done: &[(ItemVersion, String)]) -> Result<Vec<bool>> {
-        let mut recorded = vec![false; done.len()];
-        for chunk_start in (0..done.len()).step_by(MAX_TRANSACTION_ITEMS) {
-            let chunk_end = (chunk_start + MAX_TRANSACTION_ITEMS).min(done.len());
+        self.each_held(done, "completion", |item, token, now| {
+            self.complete_action(item, token, now)
+        })
+        .await
+    }
+
+    /// Extends the lease of claims still in work to a full lease from now: the heartbeat that keeps
+    /// a slow call's claim from lapsing under it. Returns, per claim, whether it is still ours;
+    /// `false` means it was released, completed or taken over.
+    pub async fn renew(&self, held: &[(ItemVersion, String)]) -> Result<Vec<bool>> {
+        self.each_held(held, "renewal", |item, token, now| {
+            self.renew_action(item, token, now)
+        })
+        .await
+    }
+
+    /// Runs one conditional action per held claim, batched into transactions; an action whose
+    /// claim is no longer ours (its condition failed) is reported `false`, the others are
+    /// re-submitted when a transaction is cancelled for another reason.
+    async fn each_held<F>(
+        &self,
+        held: &[(ItemVersion, String)],
+        what: &str,
+        action: F,
+    ) -> Result<Vec<bool>>
+    where
+        F: Fn(&ItemVersion, &str, i64) -> TransactWriteItem,
+    {
+        let mut ours = vec![false; held.len()];
+        for chunk_start in (0..held.len()).step_by(MAX_TRANSACTION_ITEMS) {
+            let chunk_end = (chunk_start + MAX_TRANSACTION_ITEMS).min(held.len());
             let mut pending: Vec<usize> = (chunk_start..chunk_end).collect();
             for _ in 0..MAX_ROUNDS {
                 if pending.is_empty() {
@@ -165,12 +195,12 @@ impl OrderingStore {
                 let now = now_ms();
                 let actions = pending
                     .iter()
-                    .map(|&i| self.complete_action(&done[i].0, &done[i].1, now))
+                    .map(|&i| action(&held[i].0, &held[i].1, now))
                     .collect();
                 match self.transact(actions).await? {
                     None => {
                         for &i in &pending {
-                            recorded[i] = true;
+                            ours[i] = true;
                         }
                         pending.clear();
                     }
@@ -187,12 +217,12 @@ impl OrderingStore {
             }
             if !pending.is_empty() {
                 return Err(Error::external(format!(
-                    "DynamoDB kept cancelling the completion of {} items (transaction conflicts)",
+                    "DynamoDB kept cancelling the {what} of {} claims (transaction conflicts)",
                     pending.len()
                 )));
             }
         }
-        Ok(recorded)
+        Ok(ours)
     }
 
     /// Gives a claim up after a failure, so a retry need not wait for the lease to lapse.
@@ -278,6 +308,19 @@ impl OrderingStore {
                 ":expires",
                 n((now + self.retention.as_millis() as i64) / 1000),
             )
+            .build()
+            .expect("table, key and expression are set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    fn renew_action(&self, item: &ItemVersion, token: &str, now: i64) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("{PREFIX}{}", item.key)))
+            .update_expression("SET claim_expires_at = :lease_end")
+            .condition_expression("claim_token = :token")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":lease_end", n(now + self.lease.as_millis() as i64))
             .build()
             .expect("table, key and expression are set");
         TransactWriteItem::builder().update(update).build()

@@ -55,6 +55,15 @@ impl RetryPolicy {
         })
     }
 
+    /// The longest a call can take with every retry, when one attempt may take `per_attempt`
+    /// (the HTTP timeout): all attempts, and between them the longest wait this policy allows (its
+    /// backoff ceiling or the longest `Retry-After` it waits for in-process). A function's time
+    /// budget must leave room for it ([`crate::apply::Budget`]).
+    pub fn longest_call(&self, per_attempt: Duration) -> Duration {
+        let longest_wait = self.max_delay.max(self.max_in_process_wait);
+        per_attempt * self.attempts + longest_wait * self.attempts.saturating_sub(1)
+    }
+
     /// The wait before attempt number `attempt + 1` (attempt counts from 1), or `None` when the
     /// error must not be retried in-process.
     pub fn delay_after(&self, attempt: u32, error: &Error) -> Option<Duration> {
@@ -164,6 +173,23 @@ mod tests {
         assert_eq!(
             policy().delay_after(1, &short),
             Some(Duration::from_millis(4))
+        );
+    }
+
+    #[test]
+    fn the_longest_call_counts_every_attempt_and_the_longest_wait_between() {
+        let p = RetryPolicy::default();
+        assert_eq!(
+            p.longest_call(Duration::from_secs(10)),
+            Duration::from_secs(4 * 10 + 3 * 3)
+        );
+        let once = RetryPolicy {
+            attempts: 1,
+            ..policy()
+        };
+        assert_eq!(
+            once.longest_call(Duration::from_secs(8)),
+            Duration::from_secs(8)
         );
     }
 

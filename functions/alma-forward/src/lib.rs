@@ -6,7 +6,7 @@ mod config;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use flyt::alma::{BookUpdate, UpdateResult};
-use flyt::apply::{Applied, Applier};
+use flyt::apply::{Applied, Applier, Deadline};
 use flyt::aws::AwsClients;
 use flyt::bokbasen::{parse_description, ForwardItem, Report};
 use flyt::clients::alma::AlmaClient;
@@ -17,6 +17,12 @@ use flyt::sender::Sender;
 use flyt::Result;
 
 pub use config::Config;
+
+/// The longest one external call of this function may take with its retries, from its settings:
+/// the budget test holds it against the stop point ([`flyt::apply::Budget`]).
+pub fn longest_call(vars: &Vars) -> Result<std::time::Duration> {
+    Ok(RetryPolicy::from_vars(vars)?.longest_call(Config::from_vars(vars)?.http_timeout))
+}
 
 /// The function's dependencies, built once per cold start.
 pub struct Forwarder {
@@ -48,10 +54,10 @@ impl Forwarder {
         })
     }
 
-    /// The Lambda handler.
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse> {
+    /// The Lambda handler: one batch, within the invocation's `deadline`.
+    pub async fn handle(&self, event: SqsEvent, deadline: Deadline) -> Result<SqsBatchResponse> {
         self.applier
-            .handle(event, |item: ForwardItem| async move {
+            .handle(event, deadline, |item: ForwardItem| async move {
                 let counter = match self.forward(&item).await? {
                     UpdateResult::Updated => "applied",
                     UpdateResult::Unchanged => "unchanged",

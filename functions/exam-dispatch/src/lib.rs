@@ -12,7 +12,7 @@ pub mod wiseflow;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use flyt::appeals::DispatchItem;
-use flyt::apply::{Applied, Applier};
+use flyt::apply::{Applied, Applier, Deadline};
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
 use flyt::connections::{Connections, ExamClient};
@@ -24,6 +24,12 @@ use flyt::thesis_store::Holds;
 use flyt::{Error, Result};
 
 pub use config::Config;
+
+/// The longest one external call of this function may take with its retries, from its settings:
+/// the budget test holds it against the stop point ([`flyt::apply::Budget`]).
+pub fn longest_call(vars: &Vars) -> Result<std::time::Duration> {
+    Ok(RetryPolicy::from_vars(vars)?.longest_call(Config::from_vars(vars)?.http_timeout))
+}
 
 /// The function's dependencies, built once per cold start.
 pub struct Dispatcher {
@@ -66,10 +72,10 @@ impl Dispatcher {
         })
     }
 
-    /// The Lambda handler.
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse> {
+    /// The Lambda handler: one batch, within the invocation's `deadline`.
+    pub async fn handle(&self, event: SqsEvent, deadline: Deadline) -> Result<SqsBatchResponse> {
         self.applier
-            .handle(event, |item: DispatchItem| async move {
+            .handle(event, deadline, |item: DispatchItem| async move {
                 self.dispatch(&item).await
             })
             .await

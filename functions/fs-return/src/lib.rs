@@ -13,7 +13,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use flyt::appeals::{
     format_fs_timestamp, rfc3339_to_fs, InsperaEvent, InsperaEventKind, ReturnItem, WiseflowAnswer,
 };
-use flyt::apply::{Applied, Applier};
+use flyt::apply::{Applied, Applier, Deadline};
 use flyt::aws::AwsClients;
 use flyt::clients::fs::{DecisionRegistration, ExplanationRegistration, Registered};
 use flyt::clients::inspera::AppealOutcome;
@@ -26,6 +26,12 @@ use flyt::thesis_store::{HoldKind, Holds};
 use flyt::{Error, Result};
 
 pub use config::Config;
+
+/// The longest one external call of this function may take with its retries, from its settings:
+/// the budget test holds it against the stop point ([`flyt::apply::Budget`]).
+pub fn longest_call(vars: &Vars) -> Result<std::time::Duration> {
+    Ok(RetryPolicy::from_vars(vars)?.longest_call(Config::from_vars(vars)?.http_timeout))
+}
 
 /// The function's dependencies, built once per cold start.
 pub struct Returner {
@@ -61,10 +67,10 @@ impl Returner {
         })
     }
 
-    /// The Lambda handler.
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse> {
+    /// The Lambda handler: one batch, within the invocation's `deadline`.
+    pub async fn handle(&self, event: SqsEvent, deadline: Deadline) -> Result<SqsBatchResponse> {
         self.applier
-            .handle(event, |item: ReturnItem| async move {
+            .handle(event, deadline, |item: ReturnItem| async move {
                 match &item {
                     ReturnItem::Inspera(event) => self.inspera(event).await,
                     ReturnItem::Wiseflow(answer) => self.wiseflow(answer).await,

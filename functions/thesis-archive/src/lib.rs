@@ -18,7 +18,7 @@ mod config;
 pub mod source;
 
 use aws_lambda_events::sqs::SqsEvent;
-use flyt::apply::{Applied, Applier};
+use flyt::apply::{Applied, Applier, Deadline};
 use flyt::archive::{Deadlines, ThesisMessage};
 use flyt::archiver::{Archived, Archiver};
 use flyt::aws::AwsClients;
@@ -37,6 +37,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use config::Config;
+
+/// The longest one external call of this function may take with its retries, from its settings:
+/// the budget test holds it against the stop point ([`flyt::apply::Budget`]).
+pub fn longest_call(vars: &Vars) -> Result<std::time::Duration> {
+    Ok(RetryPolicy::from_vars(vars)?.longest_call(Config::from_vars(vars)?.http_timeout))
+}
 
 /// The interface name of the sweep's executions.
 pub const INTERFACE: &str = "thesis-archive";
@@ -122,15 +128,16 @@ impl Archivist {
         })
     }
 
-    /// The Lambda handler: a batch from the thesis queue, or the schedule's sweep.
-    pub async fn handle(&self, event: Value) -> Result<Value> {
+    /// The Lambda handler: a batch from the thesis queue (within the invocation's `deadline`), or
+    /// the schedule's sweep.
+    pub async fn handle(&self, event: Value, deadline: Deadline) -> Result<Value> {
         if event.get("Records").is_some() {
             let sqs: SqsEvent = serde_json::from_value(event).map_err(|e| {
                 Error::mapping(format!("the event looks like SQS but does not parse: {e}"))
             })?;
             let response = self
                 .applier
-                .handle(sqs, |message: ThesisMessage| async move {
+                .handle(sqs, deadline, |message: ThesisMessage| async move {
                     self.step(&message).await
                 })
                 .await?;

@@ -1,3 +1,4 @@
+use flyt::apply::Deadline;
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -10,7 +11,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let archivist = thesis_archive::Archivist::from_vars(&Vars::from_process(), &aws).await?;
     let archivist = &archivist;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        archivist.handle(event.payload).await
+        archivist
+            .handle(event.payload, Deadline::from_context(&event.context))
+            .await
     }))
     .await
 }

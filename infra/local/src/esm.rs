@@ -1,6 +1,8 @@
-//! Lambda's SQS event source mapping, played locally: receive a batch, invoke the handler, delete
-//! what succeeded, leave the failures for redelivery after the visibility timeout. The emulator moves
-//! a message to the dead-letter queue once its receive count passes `maxReceiveCount`.
+//! Lambda's SQS event source mapping, played locally: receive a batch, invoke the handler with the
+//! function's deadline, delete what succeeded, leave the failures for redelivery after the
+//! visibility timeout. An invocation still running at its timeout is killed, as Lambda kills it:
+//! nothing is deleted. The emulator moves a message to the dead-letter queue once its receive
+//! count passes `maxReceiveCount`.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use flyt::apply::Deadline;
 use futures::FutureExt;
 use tracing::Instrument;
 
@@ -22,7 +25,7 @@ pub struct Poll {
     pub received: usize,
     /// Messages left for redelivery (reported failures, or the whole batch on an error).
     pub failed: usize,
-    /// Whether the invocation was killed before it answered.
+    /// Whether the invocation was killed before it answered (by a test, or at its timeout).
     pub killed: bool,
 }
 
@@ -32,17 +35,25 @@ pub struct Poller {
     sqs: aws_sdk_sqs::Client,
     source: SqsSource,
     function: Arc<dyn Function>,
+    timeout: Duration,
     invocations: Option<tokio::runtime::Handle>,
 }
 
 impl Poller {
-    /// A poller using `sqs` (the event source mapping's own client).
-    pub fn new(sqs: aws_sdk_sqs::Client, source: SqsSource, function: Arc<dyn Function>) -> Self {
+    /// A poller using `sqs` (the event source mapping's own client) for a function whose
+    /// invocations end at `timeout`.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        source: SqsSource,
+        function: Arc<dyn Function>,
+        timeout: Duration,
+    ) -> Self {
         Poller {
             invocations: None,
             sqs,
             source,
             function,
+            timeout,
         }
     }
 
@@ -64,7 +75,7 @@ impl Poller {
         self.poll(Some(after)).await
     }
 
-    async fn poll(&self, kill_after: Option<Duration>) -> Result<Poll, String> {
+    async fn poll(&self, crash_after: Option<Duration>) -> Result<Poll, String> {
         // Lambda gathers up to BatchSize messages (within its batching window); SQS hands out at
         // most 10 per receive.
         let mut messages = Vec::new();
@@ -110,6 +121,7 @@ impl Poller {
         event.records = messages.iter().map(|m| self.record(m)).collect();
         let payload = serde_json::to_value(&event).map_err(|e| e.to_string())?;
         let function = self.function.clone();
+        let deadline = Deadline::after(self.timeout);
         // The same span the Lambda runtime opens around every invocation, so that log lines carry
         // a request id locally too.
         let span = tracing::info_span!(
@@ -117,7 +129,7 @@ impl Poller {
             requestId = %format!("local-{:016x}", fastrand::u64(..))
         );
         let work = async move {
-            AssertUnwindSafe(function.invoke(payload))
+            AssertUnwindSafe(function.invoke(payload, deadline))
                 .catch_unwind()
                 .await
         }
@@ -126,21 +138,25 @@ impl Poller {
             Some(runtime) => runtime.spawn(work),
             None => tokio::spawn(work),
         };
-        let result = match kill_after {
-            None => invocation.await.map_err(|e| e.to_string())?,
-            Some(after) => {
-                let abort = invocation.abort_handle();
-                match tokio::time::timeout(after, invocation).await {
-                    Ok(joined) => joined.map_err(|e| e.to_string())?,
-                    Err(_) => {
-                        abort.abort();
-                        return Ok(Poll {
-                            received: messages.len(),
-                            failed: messages.len(),
-                            killed: true,
-                        });
-                    }
+        let kill_after = crash_after.unwrap_or(self.timeout).min(self.timeout);
+        let abort = invocation.abort_handle();
+        let result = match tokio::time::timeout(kill_after, invocation).await {
+            Ok(joined) => joined.map_err(|e| e.to_string())?,
+            Err(_) => {
+                abort.abort();
+                if crash_after.is_none_or(|crash| crash >= self.timeout) {
+                    tracing::error!(
+                        queue = %self.source.queue.logical_id,
+                        timeout_s = self.timeout.as_secs(),
+                        messages = messages.len(),
+                        "invocation timed out and was killed, as Lambda kills it: nothing deleted, the batch comes back after the visibility timeout"
+                    );
                 }
+                return Ok(Poll {
+                    received: messages.len(),
+                    failed: messages.len(),
+                    killed: true,
+                });
             }
         };
         let failed: Vec<String> = match result {

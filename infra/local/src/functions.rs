@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest};
 use aws_lambda_events::sqs::SqsEvent;
+use flyt::apply::Deadline;
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
 use futures::future::BoxFuture;
@@ -12,25 +13,26 @@ use serde_json::Value;
 
 /// A handler that takes a Lambda event as JSON and answers with JSON.
 pub trait Function: Send + Sync {
-    /// Invokes the handler.
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>>;
+    /// Invokes the handler; `deadline` is when Lambda would kill the invocation (the handlers
+    /// that consume queues stop in time for it, the others ignore it).
+    fn invoke(&self, event: Value, deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>>;
 }
 
 impl Function for bokbasen_fetch::Fetcher {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(self.handle(event))
     }
 }
 
 impl Function for ops_watch::Watch {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(self.handle(event))
     }
 }
 
 impl Function for thesis_archive::Archivist {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
-        Box::pin(self.handle(event))
+    fn invoke(&self, event: Value, deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
+        Box::pin(self.handle(event, deadline))
     }
 }
 
@@ -39,11 +41,15 @@ impl Function for thesis_archive::Archivist {
 macro_rules! sqs_function {
     ($type:ty) => {
         impl Function for $type {
-            fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+            fn invoke(
+                &self,
+                event: Value,
+                deadline: Deadline,
+            ) -> BoxFuture<'_, flyt::Result<Value>> {
                 Box::pin(async move {
                     let event: SqsEvent = serde_json::from_value(event)
                         .map_err(|e| flyt::Error::mapping(format!("not an SQS event: {e}")))?;
-                    let response = self.handle(event).await?;
+                    let response = self.handle(event, deadline).await?;
                     serde_json::to_value(response)
                         .map_err(|e| flyt::Error::technical(e.to_string()))
                 })
@@ -57,13 +63,13 @@ sqs_function!(exam_dispatch::Dispatcher);
 sqs_function!(fs_return::Returner);
 
 impl Function for fs_poll::Poller {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(self.handle(event))
     }
 }
 
 impl Function for wiseflow_poll::Poller {
-    fn invoke(&self, _event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, _event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
             let reports = self.poll_all().await?;
             serde_json::to_value(reports).map_err(|e| flyt::Error::technical(e.to_string()))
@@ -72,7 +78,7 @@ impl Function for wiseflow_poll::Poller {
 }
 
 impl Function for inspera_webhook::Receiver {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
                 .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;
@@ -83,7 +89,7 @@ impl Function for inspera_webhook::Receiver {
 }
 
 impl Function for digeks_authorizer::Authorizer {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
             let request: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(event)
                 .map_err(|e| flyt::Error::mapping(format!("not an authorizer request: {e}")))?;
@@ -94,7 +100,7 @@ impl Function for digeks_authorizer::Authorizer {
 }
 
 impl Function for digeks_proxy::Proxy {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
                 .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;
@@ -105,7 +111,7 @@ impl Function for digeks_proxy::Proxy {
 }
 
 impl Function for log_overview::LogOverview {
-    fn invoke(&self, event: Value) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
                 .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;

@@ -20,6 +20,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use flyt::apply::Deadline;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -29,6 +30,10 @@ use crate::stack::{Route, RouteAuthorizer};
 
 /// API Gateway's largest request payload.
 const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// An HTTP API's longest integration timeout: the deadline the gateway gives the functions it
+/// invokes (they answer well within it and do not read it).
+const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A route, its function, and its authorizer's function.
 pub type RouteTarget = (Route, Arc<dyn Function>, Option<Arc<dyn Function>>);
@@ -163,7 +168,9 @@ async fn forward(
         }
     }
     let started = Instant::now();
-    let answer = function.invoke(event).await;
+    let answer = function
+        .invoke(event, Deadline::after(INTEGRATION_TIMEOUT))
+        .await;
     routes
         .timings
         .lock()
@@ -227,7 +234,9 @@ async fn authorize(
     );
     object.insert("identitySource".into(), json!([identity]));
     let started = Instant::now();
-    let answer = authorizer.invoke(event).await;
+    let answer = authorizer
+        .invoke(event, Deadline::after(INTEGRATION_TIMEOUT))
+        .await;
     routes
         .timings
         .lock()

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_api;
 pub mod buckets;
+pub mod budget;
 pub mod digeks_demo;
 pub mod emulator;
 pub mod esm;

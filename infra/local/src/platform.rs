@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flyt::apply::Deadline;
 use flyt::aws::{emulator_config, AwsClients, RequestCounter};
 use flyt::institution::{InstitutionEntry, InstitutionStore};
 use flyt::retry::RetryPolicy;
@@ -28,8 +29,12 @@ pub struct LocalOptions {
     pub stack_prefix: String,
     /// A shorter visibility timeout for every queue (seconds).
     pub visibility_timeout: Option<i32>,
+    /// A shorter timeout for every function whose template timeout is longer (seconds).
+    pub function_timeout: Option<u64>,
     /// Environment values that differ locally (applied to every function).
     pub env: BTreeMap<String, String>,
+    /// Environment values that differ locally for one function, by binary (applied after `env`).
+    pub function_env: BTreeMap<String, BTreeMap<String, String>>,
     /// Institution entries written to the configuration table; `None` derives one per institution
     /// the sandbox's FS serves ([`sandbox_institutions`]).
     pub institutions: Option<Vec<InstitutionEntry>>,
@@ -42,23 +47,36 @@ impl Default for LocalOptions {
         LocalOptions {
             sandbox: SandboxOptions::default(),
             stack_prefix: "flyt-local".to_owned(),
-            visibility_timeout: Some(20),
+            visibility_timeout: Some(LOCAL_VISIBILITY_TIMEOUT),
+            function_timeout: Some(LOCAL_FUNCTION_TIMEOUT),
             env: local_env(),
+            function_env: local_function_env(),
             institutions: None,
             parameters: BTreeMap::new(),
         }
     }
 }
 
+/// Every queue's visibility timeout locally (seconds): failed messages come back in under a
+/// minute. With [`LOCAL_FUNCTION_TIMEOUT`] and `CLAIM_LEASE_SECONDS` it keeps the consumers'
+/// budget ([`flyt::apply::Budget`]), which a test checks.
+pub const LOCAL_VISIBILITY_TIMEOUT: i32 = 45;
+
+/// The longest a function runs locally before the local event source mapping kills it (seconds).
+pub const LOCAL_FUNCTION_TIMEOUT: u64 = 16;
+
 /// Local settings: smaller pages so queues stay shallow in the emulator, short timeouts and quick
-/// retries against the loopback sandbox.
+/// retries against the loopback sandbox, and the consumers' time budget scaled to them (the
+/// longest call with its retries 10.5 s, stop point 12 s, timeout 16 s, lease 25 s, visibility
+/// 45 s).
 pub fn local_env() -> BTreeMap<String, String> {
     [
         ("BOKBASEN_PAGE_SIZE", "100"),
         ("BOKBASEN_PAGES_PER_STEP", "3"),
         ("BOKBASEN_FIRST_DAYS", "3"),
         ("DRAIN_LEASE_SECONDS", "60"),
-        ("CLAIM_LEASE_SECONDS", "10"),
+        ("CLAIM_LEASE_SECONDS", "25"),
+        ("FINISH_RESERVE_MS", "4000"),
         ("ALMA_QUEUE_MAX_DEPTH", "100"),
         ("BACKPRESSURE_DELAY_SECONDS", "1"),
         ("HTTP_TIMEOUT_MS", "1500"),
@@ -70,6 +88,18 @@ pub fn local_env() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// Local settings of single functions: the archiver downloads whole files in one request, so its
+/// request timeout is longer and it retries less, within the same budget (10.5 s).
+pub fn local_function_env() -> BTreeMap<String, BTreeMap<String, String>> {
+    BTreeMap::from([(
+        "thesis-archive".to_owned(),
+        BTreeMap::from([
+            ("ARCHIVE_HTTP_TIMEOUT_MS".to_owned(), "2500".to_owned()),
+            ("RETRY_ATTEMPTS".to_owned(), "3".to_owned()),
+        ]),
+    )])
 }
 
 /// The DigEks authorizer's cache TTL locally: short, so revocation is seen within seconds.
@@ -296,8 +326,17 @@ impl Local {
         )
         .await?;
         for function in stack.functions.values_mut() {
-            for (k, v) in &options.env {
+            for (k, v) in options.env.iter().chain(
+                options
+                    .function_env
+                    .get(&function.binary)
+                    .into_iter()
+                    .flatten(),
+            ) {
                 function.vars.set(k, v);
+            }
+            if let Some(timeout) = options.function_timeout {
+                function.timeout = function.timeout.min(Duration::from_secs(timeout));
             }
         }
         let institutions =
@@ -402,7 +441,8 @@ impl Local {
 
     /// Invokes a function directly with an event.
     pub async fn invoke(&self, logical_id: &str, event: Value) -> flyt::Result<Value> {
-        self.functions[logical_id].invoke(event).await
+        let deadline = Deadline::after(self.stack.functions[logical_id].timeout);
+        self.functions[logical_id].invoke(event, deadline).await
     }
 
     /// Fires every schedule once, as EventBridge Scheduler would. Returns each function's answer.
@@ -495,6 +535,7 @@ impl Local {
                             self.poller_sqs.clone(),
                             source.clone(),
                             self.functions[id].clone(),
+                            function.timeout,
                         )
                         .invoking_on(self.invocations.clone()),
                     );
@@ -506,11 +547,12 @@ impl Local {
 
     /// The poller of one function's first SQS source.
     pub fn poller(&self, logical_id: &str) -> Poller {
-        let source = self.stack.functions[logical_id].sqs_sources[0].clone();
+        let function = &self.stack.functions[logical_id];
         Poller::new(
             self.poller_sqs.clone(),
-            source,
+            function.sqs_sources[0].clone(),
             self.functions[logical_id].clone(),
+            function.timeout,
         )
         .invoking_on(self.invocations.clone())
     }

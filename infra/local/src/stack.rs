@@ -17,7 +17,7 @@ use crate::template::{resolve, Context, Resolved, Template};
 
 /// Region and account of the local stack (the emulator's defaults).
 pub const REGION: &str = "eu-north-1";
-const ACCOUNT: &str = "123456789012";
+pub(crate) const ACCOUNT: &str = "123456789012";
 
 /// Local choices that differ from a deployment.
 #[derive(Clone, Debug, Default)]
@@ -107,6 +107,8 @@ pub struct LocalFunction {
     pub schedules: Vec<Schedule>,
     /// Its HTTP API routes.
     pub routes: Vec<Route>,
+    /// Its timeout (`Timeout`, or the template's global one): Lambda kills an invocation then.
+    pub timeout: std::time::Duration,
 }
 
 /// The created stack.
@@ -470,6 +472,13 @@ fn describe_functions(
             .ok_or_else(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
             .to_owned();
         let own = resolve(&resource["Properties"]["Environment"]["Variables"], context)?;
+        let timeout = resource["Properties"]
+            .get("Timeout")
+            .or_else(|| template.global_function_property("Timeout"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                format!("function {id} has no Timeout (nor Globals.Function.Timeout)")
+            })?;
         let mut vars = Vars::default();
         for source in [&globals, &own] {
             for (k, v) in source.as_object().into_iter().flatten() {
@@ -549,6 +558,7 @@ fn describe_functions(
                 sqs_sources,
                 schedules,
                 routes,
+                timeout: std::time::Duration::from_secs(timeout),
             },
         );
     }

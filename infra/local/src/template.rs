@@ -56,6 +56,15 @@ impl Template {
             .expect("a template has Resources")
     }
 
+    /// Every parameter's name, with or without a default.
+    pub fn parameter_names(&self) -> Vec<String> {
+        self.document
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .map(|params| params.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Parameter defaults.
     pub fn parameter_defaults(&self) -> BTreeMap<String, String> {
         self.document
@@ -76,6 +85,13 @@ impl Template {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// A property of `Globals.Function`, e.g. `Timeout`.
+    pub fn global_function_property(&self, name: &str) -> Option<&Value> {
+        self.document
+            .pointer("/Globals/Function")
+            .and_then(|globals| globals.get(name))
     }
 
     /// `Globals.Function.Environment.Variables`.

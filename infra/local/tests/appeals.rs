@@ -1,21 +1,23 @@
 //! Appeals and explanation requests, FS ⇄ WISEflow and Inspera, end to end on the local platform:
 //! every case reaches its exam system once, every answer reaches FS once, overlapping polls add
-//! nothing, a bad case is parked with its reason and the rest go through, and a misconfigured
-//! institution fails alone.
+//! nothing, a bad case is parked with its reason and the rest go through, a misconfigured
+//! institution fails alone, and a call slower than the claim lease is still made once.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::appeals::{
-    answer_and_return, appeal_histories, appeals_platform, assert_cases_exactly_once,
-    assert_fs_answers_once, assert_inspera_cases_once, assert_justifications_shown_once,
-    assert_wiseflow_cases_once, assert_wiseflow_explanations_once, poll_and_dispatch, Repeats,
+    acknowledged_repeats, answer_and_return, appeal_histories, appeals_platform,
+    assert_cases_exactly_once, assert_fs_answers_once, assert_inspera_cases_once,
+    assert_justifications_shown_once, assert_wiseflow_cases_once,
+    assert_wiseflow_explanations_once, copy_waiting, poll_and_dispatch, send_copies, Repeats,
 };
 use flyt::appeals::DispatchItem;
 use flyt::execution::{ExecutionStore, Status};
 use flyt::thesis_store::{Hold, HoldKind, Holds};
 use flyt_local::LocalOptions;
+use flyt_sandbox::Faults;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_case_reaches_its_exam_system_and_every_answer_fs_exactly_once() {
@@ -286,6 +288,76 @@ async fn justifications_are_shown_in_wiseflow_only_where_the_institution_says_so
         common::appeals::explanation_cases(&local, "194").len()
     );
     assert_fs_answers_once(&local, &["185", "194", "186"], Repeats::None);
+    let dead = local.dead_letter_depths().await.unwrap();
+    assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
+}
+
+/// Both exam systems answer every call 5 s late (each case takes three to five calls), the claim
+/// lease is 6 s, and while the first invocation's calls are in flight, past the lease, a second
+/// delivery of every case is polled. The heartbeat keeps
+/// the first invocation's claims, so the second finds every case busy and calls nobody; each case
+/// reaches its exam system once, its copy is acknowledged as already applied, nothing is parked.
+/// (Without the heartbeat the claims lapse at 6 s and the second invocation calls again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_slower_than_the_claim_lease_is_made_once() {
+    let mut options = LocalOptions::default();
+    options.sandbox.appeals_per_institution = 0;
+    options.sandbox.explanations_per_institution = 4;
+    // Deliberately outside the budget: one call outlasts the lease, and the Lambda timeout is long
+    // enough for the slow calls. Every item starts at once.
+    for (name, value) in [
+        ("CLAIM_LEASE_SECONDS", "6"),
+        ("HTTP_TIMEOUT_MS", "30000"),
+        ("DISPATCH_CONCURRENCY", "10"),
+    ] {
+        options.env.insert(name.to_owned(), value.to_owned());
+    }
+    options.function_timeout = Some(60);
+    let local = appeals_platform(options).await;
+    local
+        .fire_schedule("FsPollFunction")
+        .await
+        .expect("fs-poll runs");
+    let cases = copy_waiting(&local, "DispatchQueue").await;
+    assert_eq!(cases.len(), 8, "4 explanation requests at each institution");
+    let slow = Faults {
+        timeout_rate: 1.0,
+        timeout_delay_ms: 5_000,
+        ..Faults::default()
+    };
+    local.sandbox.wiseflow.set_faults(slow.clone());
+    local.sandbox.inspera.set_faults(slow);
+
+    let poller = local.poller("ExamDispatchFunction");
+    let first = tokio::spawn({
+        let poller = poller.clone();
+        async move { poller.poll_once().await }
+    });
+    // Past the lease: only renewals keep the first invocation's claims.
+    tokio::time::sleep(std::time::Duration::from_millis(7_500)).await;
+    send_copies(&local, "DispatchQueue", &cases).await;
+    let second = poller.poll_once().await.expect("the second poll runs");
+    assert_eq!(
+        (second.received, second.failed),
+        (8, 8),
+        "the copies arrived while the first calls were in flight and found every case busy"
+    );
+    let first = first.await.unwrap().expect("the first poll runs");
+    assert_eq!((first.received, first.failed, first.killed), (8, 0, false));
+
+    local.sandbox.wiseflow.set_faults(Faults::default());
+    local.sandbox.inspera.set_faults(Faults::default());
+    local
+        .drain(std::time::Duration::from_secs(300), |_| {})
+        .await
+        .expect("the copies come back and drain");
+    assert_wiseflow_explanations_once(&local, "194", Repeats::None);
+    assert_inspera_cases_once(&local, "185", Repeats::None);
+    assert_eq!(
+        acknowledged_repeats::<DispatchItem>(&local, &cases).await,
+        8,
+        "every copy acknowledged without a call"
+    );
     let dead = local.dead_letter_depths().await.unwrap();
     assert!(dead.values().all(|d| *d == 0), "nothing parked: {dead:?}");
 }

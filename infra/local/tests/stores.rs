@@ -602,11 +602,9 @@ impl flyt::apply::Applicable for Case {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_item_of_a_batch_is_worked_on_after_half_its_claims_lease() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let local = local().await;
-    let lease = Duration::from_secs(2);
+/// The claim pipeline of a test function over the local Alma queue, with `lease`, `reserve` and
+/// one item at a time.
+fn one_at_a_time(local: &Local, lease: Duration, reserve: Duration) -> flyt::apply::Applier {
     let settings = flyt::apply::ApplierSettings {
         queue: QueueSettings {
             source_queue_url: local.stack.queue("AlmaQueue").url.clone(),
@@ -614,18 +612,22 @@ async fn no_item_of_a_batch_is_worked_on_after_half_its_claims_lease() {
             max_receive_count: 5,
         },
         claim_lease: lease,
+        finish_reserve: reserve,
         retention: Duration::from_secs(3600),
         concurrency: 1,
         state_table: local.table("StateTable").to_owned(),
         executions_table: local.table("ExecutionsTable").to_owned(),
     };
-    let applier = flyt::apply::Applier::from_settings(
+    flyt::apply::Applier::from_settings(
         "test",
         &settings,
         &local.aws.dynamodb,
         Sender::new(local.aws.sqs.clone(), RetryPolicy::default(), 1),
-    );
-    let message = |key: &str| Message {
+    )
+}
+
+fn case_message(key: &str) -> Message<Case> {
+    Message {
         id: key.to_owned(),
         body: Case {
             key: key.to_owned(),
@@ -633,37 +635,122 @@ async fn no_item_of_a_batch_is_worked_on_after_half_its_claims_lease() {
         raw_body: String::new(),
         attributes: Default::default(),
         receive_count: 1,
-    };
+    }
+}
+
+fn retry_text<'a>(outcomes: &'a [(String, Outcome)], id: &str) -> &'a str {
+    match outcomes.iter().find(|(i, _)| i == id) {
+        Some((_, Outcome::Retry(error))) => error.message(),
+        other => panic!("{id}: expected a retry, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_item_keeps_its_claim_and_no_item_starts_after_half_the_lease() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let local = local().await;
+    let lease = Duration::from_secs(4);
+    let applier = one_at_a_time(&local, lease, Duration::from_secs(1));
+    let far = flyt::apply::Deadline::after(Duration::from_secs(60));
     let started = AtomicUsize::new(0);
-    // One at a time: the first item outlasts half the lease, so the second's turn comes too late.
-    let apply = |_case: Case| async {
+    // One at a time: the first item outlasts the whole lease, so the second's turn comes after
+    // half of it.
+    let slow = |_case: Case| async {
         started.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         Ok(flyt::apply::Applied::counted("applied"))
     };
-    let outcomes = applier
-        .apply_batch(vec![message("slow"), message("late")], &apply)
-        .await;
+    let quick = |_case: Case| async { Ok(flyt::apply::Applied::counted("applied")) };
+    let rival = one_at_a_time(&local, lease, Duration::from_secs(1));
+    let (outcomes, rival_outcomes) = tokio::join!(
+        applier.apply_batch(vec![case_message("slow"), case_message("late")], far, &slow),
+        async {
+            // Past the lease of the first claim: only its renewals keep it.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            rival
+                .apply_batch(vec![case_message("slow")], far, &quick)
+                .await
+        }
+    );
     assert_eq!(
         started.load(Ordering::SeqCst),
         1,
         "the late item was not started"
     );
-    for (id, outcome) in &outcomes {
-        let Outcome::Retry(error) = outcome else {
-            panic!("{id}: {outcome:?}");
-        };
-        let expected = if id == "slow" {
-            "abandoned"
-        } else {
-            "not started"
-        };
-        assert!(error.message().contains(expected), "{id}: {error}");
-    }
-    // Released: a later delivery claims and applies both at once.
+    assert!(
+        outcomes.contains(&("slow".to_owned(), Outcome::Done)),
+        "the slow item finished under its renewed claim: {outcomes:?}"
+    );
+    assert!(
+        retry_text(&outcomes, "late").contains("not started: its turn came after the batch's stop point (half the claim lease (2s) after the batch's claim)"),
+        "{outcomes:?}"
+    );
+    assert!(
+        retry_text(&rival_outcomes, "slow").contains("is being applied by another invocation"),
+        "the rival found the slow item's claim held, 1 s past its first lease: {rival_outcomes:?}"
+    );
+    let ordering = flyt::ordering::OrderingStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("StateTable"),
+        lease,
+        Duration::from_secs(3600),
+    );
+    assert_eq!(ordering.applied_version("slow").await.unwrap(), Some(1));
+    assert_eq!(ordering.applied_version("late").await.unwrap(), None);
+    // The late item was released: a later delivery applies it at once; the slow one is done.
+    let outcomes = applier
+        .apply_batch(
+            vec![case_message("slow"), case_message("late")],
+            far,
+            &quick,
+        )
+        .await;
+    assert!(
+        outcomes.iter().all(|(_, o)| *o == Outcome::Done),
+        "{outcomes:?}"
+    );
+    assert_eq!(ordering.applied_version("late").await.unwrap(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_in_flight_at_the_finish_reserve_is_abandoned_and_the_next_not_started() {
+    let local = local().await;
+    let applier = one_at_a_time(&local, Duration::from_secs(30), Duration::from_secs(2));
+    let slow = |_case: Case| async {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        Ok(flyt::apply::Applied::counted("applied"))
+    };
+    let near = flyt::apply::Deadline::after(Duration::from_secs(4));
+    let begun = tokio::time::Instant::now();
+    let outcomes = applier
+        .apply_batch(
+            vec![case_message("in-flight"), case_message("waiting")],
+            near,
+            &slow,
+        )
+        .await;
+    assert!(
+        begun.elapsed() < Duration::from_secs(4),
+        "answered before the deadline: {:?}",
+        begun.elapsed()
+    );
+    assert!(
+        retry_text(&outcomes, "in-flight")
+            .contains("still in flight 2000 ms before the invocation's deadline (the finish reserve); abandoned"),
+        "{outcomes:?}"
+    );
+    assert!(
+        retry_text(&outcomes, "waiting").contains("(2000 ms before the invocation's deadline)"),
+        "{outcomes:?}"
+    );
+    // Both released: a later delivery with time to spare applies both.
     let quick = |_case: Case| async { Ok(flyt::apply::Applied::counted("applied")) };
     let outcomes = applier
-        .apply_batch(vec![message("slow"), message("late")], &quick)
+        .apply_batch(
+            vec![case_message("in-flight"), case_message("waiting")],
+            flyt::apply::Deadline::after(Duration::from_secs(60)),
+            &quick,
+        )
         .await;
     assert!(
         outcomes.iter().all(|(_, o)| *o == Outcome::Done),

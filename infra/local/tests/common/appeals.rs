@@ -221,9 +221,14 @@ pub fn assert_inspera_cases_once(local: &Local, institusjonsnr: &str, repeats: R
 }
 
 /// WISEflow, institution `institusjonsnr` (alone on WISEflow): one reassessment flow per exam
-/// with a standing appeal, created once, none for an exam without an appeal — without faults
-/// posted once per appeal that reached WISEflow (at least once per standing appeal, at most once
-/// per appeal); and [`assert_wiseflow_explanations_once`].
+/// with a standing appeal, created once, none for an exam without an appeal; and
+/// [`assert_wiseflow_explanations_once`].
+///
+/// The one repeat allowed without faults, by design: every appeal of an exam posts the exam's
+/// reassessment flow (WISEflow has one per flow, however many appeals); the first post creates it
+/// (201) and the others are answered 200 with the existing id. So an exam's posts lie between its
+/// standing appeals (each posts once) and all its appeals (an appeal whose withdrawal overtook it
+/// posts nothing). A second post *for the same appeal* would exceed that.
 pub fn assert_wiseflow_cases_once(local: &Local, institusjonsnr: &str, repeats: Repeats) {
     let wiseflow = &local.sandbox.wiseflow;
     let flows: BTreeMap<u64, String> = wiseflow
@@ -253,12 +258,12 @@ pub fn assert_wiseflow_cases_once(local: &Local, institusjonsnr: &str, repeats: 
         let posts = r.creations + r.repeats;
         assert!(
             posts >= *cases,
-            "{exam}: {posts} posts for {cases} standing appeals"
+            "{exam}: {posts} posts for {cases} standing appeals: a standing appeal never reached WISEflow"
         );
         if repeats == Repeats::None {
             assert!(
                 posts <= appealed[exam],
-                "{exam}: {posts} posts for {} appeals: one appeal posted twice",
+                "{exam}: {posts} posts for {} appeals: one appeal posted twice (only one post per appeal is WISEflow's 200 existing)",
                 appealed[exam]
             );
         }
