@@ -33,7 +33,9 @@ use crate::ordering::{Claim, OrderingStore};
 use crate::sender::Sender;
 use heartbeat::{Heartbeat, Held};
 
-pub use budget::{Budget, Deadline, Limits, StopReason, AWS_VISIBILITY_FACTOR};
+pub use budget::{
+    Budget, Deadline, Limits, StopReason, AWS_VISIBILITY_FACTOR, LONGEST_LAMBDA_TIMEOUT,
+};
 pub use plan::{plan, Plan, Work};
 pub use tally::{Entry, Tally};
 

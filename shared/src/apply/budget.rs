@@ -13,6 +13,9 @@ use tokio::time::Instant;
 /// function's timeout, so Lambda can retry a throttled invocation before the batch reappears.
 pub const AWS_VISIBILITY_FACTOR: u32 = 6;
 
+/// Lambda's longest function timeout.
+pub const LONGEST_LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// When the current invocation ends: Lambda's deadline, after which the invocation is killed and
 /// nothing it did not report counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,8 +23,21 @@ pub struct Deadline(Instant);
 
 impl Deadline {
     /// The deadline Lambda gives the invocation (`Context::deadline`, epoch milliseconds).
+    ///
+    /// Lambda's deadline is always ahead when an invocation begins. One already past cannot be
+    /// Lambda's (cargo-lambda's local runtime sends the constant 600000, in 1970): it is read as
+    /// Lambda's longest timeout from now, [`LONGEST_LAMBDA_TIMEOUT`], and said in a warning, so
+    /// the claim lease alone bounds the batch.
     pub fn from_context(context: &lambda_runtime::Context) -> Self {
-        Deadline::from_epoch_ms(context.deadline)
+        let deadline = Deadline::from_epoch_ms(context.deadline);
+        if deadline.instant() > Instant::now() {
+            return deadline;
+        }
+        tracing::warn!(
+            deadline_ms = context.deadline,
+            "the runtime's deadline has passed before the invocation began, which Lambda never does; reading it as Lambda's longest timeout from now"
+        );
+        Deadline::after(LONGEST_LAMBDA_TIMEOUT)
     }
 
     /// A deadline at `epoch_ms` (milliseconds since the Unix epoch).
@@ -309,5 +325,25 @@ mod tests {
         );
         let past = Deadline::from_epoch_ms(1);
         assert!(past.instant() <= Instant::now());
+    }
+
+    #[tokio::test]
+    async fn a_deadline_already_past_is_not_lambdas_and_reads_as_its_longest_timeout() {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = 600_000;
+        let left = Deadline::from_context(&context).instant() - Instant::now();
+        assert!(
+            left > LONGEST_LAMBDA_TIMEOUT - Duration::from_secs(1)
+                && left <= LONGEST_LAMBDA_TIMEOUT,
+            "{left:?}"
+        );
+        let in_a_minute = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            + 60_000;
+        context.deadline = in_a_minute;
+        let left = Deadline::from_context(&context).instant() - Instant::now();
+        assert!(left <= Duration::from_secs(60), "{left:?}");
     }
 }
