@@ -29,7 +29,9 @@ pub struct LocalOptions {
     pub stack_prefix: String,
     /// A shorter visibility timeout for every queue (seconds).
     pub visibility_timeout: Option<i32>,
-    /// A shorter timeout for every function whose template timeout is longer (seconds).
+    /// A shorter timeout (seconds) for every consumer of the claim pipeline (a function with
+    /// `CLAIM_LEASE_SECONDS`) whose template timeout is longer: their budgets are scaled to the
+    /// local lease. The others keep the template's timeout.
     pub function_timeout: Option<u64>,
     /// Environment values that differ locally (applied to every function).
     pub env: BTreeMap<String, String>,
@@ -62,7 +64,8 @@ impl Default for LocalOptions {
 /// budget ([`flyt::apply::Budget`]), which a test checks.
 pub const LOCAL_VISIBILITY_TIMEOUT: i32 = 45;
 
-/// The longest a function runs locally before the local event source mapping kills it (seconds).
+/// The longest a consumer of the claim pipeline runs locally before the local event source mapping
+/// kills it (seconds).
 pub const LOCAL_FUNCTION_TIMEOUT: u64 = 16;
 
 /// Local settings: smaller pages so queues stay shallow in the emulator, short timeouts and quick
@@ -336,7 +339,9 @@ impl Local {
                 function.vars.set(k, v);
             }
             if let Some(timeout) = options.function_timeout {
-                function.timeout = function.timeout.min(Duration::from_secs(timeout));
+                if function.vars.get("CLAIM_LEASE_SECONDS").is_some() {
+                    function.timeout = function.timeout.min(Duration::from_secs(timeout));
+                }
             }
         }
         let institutions =
