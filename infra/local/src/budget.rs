@@ -90,11 +90,11 @@ pub fn consumer_budgets(
                 queues.len()
             ));
         };
-        let mut timeout = properties
-            .get("Timeout")
-            .or_else(|| template.global_function_property("Timeout"))
-            .and_then(Value::as_u64)
-            .ok_or_else(|| format!("{id} has no Timeout"))?;
+        let mut timeout = Duration::from_secs(
+            template
+                .function_timeout(resource)
+                .ok_or_else(|| format!("{id} has no Timeout"))?,
+        );
         let mut visibility = resources[queue.as_str()]["Properties"]["VisibilityTimeout"]
             .as_u64()
             .unwrap_or(30);
@@ -103,16 +103,7 @@ pub fn consumer_budgets(
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{id} has no Metadata.BuildProperties.Binary"))?;
         if let Some(local) = local {
-            for (k, v) in local
-                .env
-                .iter()
-                .chain(local.function_env.get(binary).into_iter().flatten())
-            {
-                vars.set(k, v);
-            }
-            if let Some(local_timeout) = local.function_timeout {
-                timeout = timeout.min(local_timeout);
-            }
+            local.localise(binary, &mut vars, &mut timeout);
             if let Some(local_visibility) = local.visibility_timeout {
                 visibility = local_visibility as u64;
             }
@@ -122,7 +113,7 @@ pub fn consumer_budgets(
             function: id.clone(),
             budget: Budget {
                 longest_call,
-                timeout: Duration::from_secs(timeout),
+                timeout,
                 finish_reserve: settings.finish_reserve,
                 claim_lease: settings.claim_lease,
                 visibility_timeout: Duration::from_secs(visibility),

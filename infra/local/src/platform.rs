@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use flyt::apply::Deadline;
 use flyt::aws::{emulator_config, AwsClients, RequestCounter};
+use flyt::config::Vars;
 use flyt::institution::{InstitutionEntry, InstitutionStore};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
@@ -55,6 +56,25 @@ impl Default for LocalOptions {
             function_env: local_function_env(),
             institutions: None,
             parameters: BTreeMap::new(),
+        }
+    }
+}
+
+impl LocalOptions {
+    /// Applies the local settings to one function of the template: `env`, then its binary's
+    /// `function_env`, and for a consumer of the claim pipeline the shorter `function_timeout`.
+    pub fn localise(&self, binary: &str, vars: &mut Vars, timeout: &mut Duration) {
+        for (k, v) in self
+            .env
+            .iter()
+            .chain(self.function_env.get(binary).into_iter().flatten())
+        {
+            vars.set(k, v);
+        }
+        if let Some(local) = self.function_timeout {
+            if vars.get("CLAIM_LEASE_SECONDS").is_some() {
+                *timeout = (*timeout).min(Duration::from_secs(local));
+            }
         }
     }
 }
@@ -329,20 +349,7 @@ impl Local {
         )
         .await?;
         for function in stack.functions.values_mut() {
-            for (k, v) in options.env.iter().chain(
-                options
-                    .function_env
-                    .get(&function.binary)
-                    .into_iter()
-                    .flatten(),
-            ) {
-                function.vars.set(k, v);
-            }
-            if let Some(timeout) = options.function_timeout {
-                if function.vars.get("CLAIM_LEASE_SECONDS").is_some() {
-                    function.timeout = function.timeout.min(Duration::from_secs(timeout));
-                }
-            }
+            options.localise(&function.binary, &mut function.vars, &mut function.timeout);
         }
         let institutions =
             InstitutionStore::new(aws.dynamodb.clone(), &stack.tables["ConfigTable"]);

@@ -472,13 +472,9 @@ fn describe_functions(
             .ok_or_else(|| format!("function {id} has no Metadata.BuildProperties.Binary"))?
             .to_owned();
         let own = resolve(&resource["Properties"]["Environment"]["Variables"], context)?;
-        let timeout = resource["Properties"]
-            .get("Timeout")
-            .or_else(|| template.global_function_property("Timeout"))
-            .and_then(Value::as_u64)
-            .ok_or_else(|| {
-                format!("function {id} has no Timeout (nor Globals.Function.Timeout)")
-            })?;
+        let timeout = template.function_timeout(resource).ok_or_else(|| {
+            format!("function {id} has no Timeout (nor Globals.Function.Timeout)")
+        })?;
         let mut vars = Vars::default();
         for source in [&globals, &own] {
             for (k, v) in source.as_object().into_iter().flatten() {

@@ -87,11 +87,12 @@ impl Template {
             .unwrap_or_default()
     }
 
-    /// A property of `Globals.Function`, e.g. `Timeout`.
-    pub fn global_function_property(&self, name: &str) -> Option<&Value> {
-        self.document
-            .pointer("/Globals/Function")
-            .and_then(|globals| globals.get(name))
+    /// A function resource's `Timeout` in seconds, else the template's global one.
+    pub fn function_timeout(&self, function: &Value) -> Option<u64> {
+        function["Properties"]
+            .get("Timeout")
+            .or_else(|| self.document.pointer("/Globals/Function/Timeout"))
+            .and_then(Value::as_u64)
     }
 
     /// `Globals.Function.Environment.Variables`.
