@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 
-use crate::dynamo::{n, s, Item, ItemExt};
-use crate::error::{aws_error, Result};
+use crate::dynamo::{n, s, transact, Item, ItemExt};
+use crate::error::{aws_error, Error, Result};
 use crate::time::now_ms;
 
 /// A cursor's saved state.
@@ -119,19 +119,21 @@ impl CursorStore {
     }
 
     /// Moves the cursor from `from` to `to` and renews the lease, if `owner` still holds it and the
-    /// cursor has not moved meanwhile. Returns the new state, or `None` when the lease or position
-    /// was lost (another chain took over): the caller must stop.
+    /// cursor has not moved meanwhile. `with` are writes that commit in the same transaction (the
+    /// counts of the page the move covers), so they happen exactly when the move does. Returns
+    /// the new state, or `None` when the lease or position was lost (another chain took over):
+    /// the caller must stop.
     pub async fn advance(
         &self,
         cursor: &Cursor,
         owner: &str,
         to: &str,
         lease: Duration,
+        with: Vec<TransactWriteItem>,
     ) -> Result<Option<Cursor>> {
         let now = now_ms();
-        let mut update = self
-            .dynamodb
-            .update_item()
+        let expires = now + lease.as_millis() as i64;
+        let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(format!("{PREFIX}{}", cursor.name)))
             .update_expression(
@@ -145,26 +147,42 @@ impl CursorStore {
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":to", s(to))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expires", n(now + lease.as_millis() as i64))
+            .expression_attribute_values(":expires", n(expires))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":seq", n(cursor.sequence))
-            .return_values(ReturnValue::AllNew);
-        update = match &cursor.position {
+            .expression_attribute_values(":seq", n(cursor.sequence));
+        let update = match &cursor.position {
             Some(from) => update
                 .condition_expression("#owner = :owner AND #pos = :from AND #seq = :seq")
                 .expression_attribute_values(":from", s(from)),
             None => update.condition_expression(
                 "#owner = :owner AND attribute_not_exists(#pos) AND #seq = :seq",
             ),
-        };
-        match update.send().await {
-            Ok(output) => Ok(Some(cursor_from(
-                &cursor.name,
-                &output.attributes.unwrap_or_default(),
+        }
+        .build()
+        .expect("table, key and expression are set");
+        let mut actions = vec![TransactWriteItem::builder().update(update).build()];
+        actions.extend(with);
+        let cancelled = transact(&self.dynamodb, actions)
+            .await
+            .map_err(|e| e.context(format_args!("advancing cursor {}", cursor.name)))?;
+        match cancelled {
+            None => Ok(Some(Cursor {
+                position: Some(to.to_owned()),
+                sequence: cursor.sequence + 1,
+                lease_owner: Some(owner.to_owned()),
+                lease_expires_at_ms: expires,
+                ..cursor.clone()
+            })),
+            Some(reasons) if reasons[0].0 == "ConditionalCheckFailed" => Ok(None),
+            Some(reasons) => Err(Error::external(format!(
+                "DynamoDB cancelled the advance of cursor {} ({})",
+                cursor.name,
+                reasons
+                    .iter()
+                    .map(|(code, _)| code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
-            Err(error) if is_condition_failure(&error) => Ok(None),
-            Err(error) => Err(aws_error("DynamoDB", "UpdateItem", error)
-                .context(format_args!("advancing cursor {}", cursor.name))),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 /// A DynamoDB item as the SDK returns it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -53,6 +53,49 @@ where
             Ok(None)
         }
         Err(e) => Err(crate::error::aws_error("DynamoDB", operation, e).context(context)),
+    }
+}
+
+/// Runs a transaction. `Ok(None)` when it committed; `Ok(Some(reasons))` with one
+/// `(code, old item)` per action, in order, when it was cancelled (a condition failed, or a
+/// conflict); any other failure is an error.
+pub async fn transact(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    actions: Vec<TransactWriteItem>,
+) -> crate::Result<Option<Vec<(String, Item)>>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let count = actions.len();
+    let result = dynamodb
+        .transact_write_items()
+        .set_transact_items(Some(actions))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(None),
+        Err(error) => match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                let reasons = cancelled.cancellation_reasons();
+                Ok(Some(
+                    (0..count)
+                        .map(|i| {
+                            reasons
+                                .get(i)
+                                .map_or(("None".to_owned(), Item::new()), |r| {
+                                    (
+                                        r.code().unwrap_or("None").to_owned(),
+                                        r.item().cloned().unwrap_or_default(),
+                                    )
+                                })
+                        })
+                        .collect(),
+                ))
+            }
+            _ => Err(crate::error::aws_error(
+                "DynamoDB",
+                "TransactWriteItems",
+                error,
+            )),
+        },
     }
 }
 

@@ -2,10 +2,12 @@
 //! operator opens when something is red. The status is derived, never stored twice: RUNNING until
 //! the run is finished, then KO if any error line was written, else OK.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use serde::Serialize;
 
 use crate::appeals::RequestKind;
@@ -276,31 +278,20 @@ impl ExecutionStore {
                 Level::Info => tracing::info!(execution_id = id, "{}", line.message),
             }
         }
-        let mut adds: Vec<(String, u64)> = counts
-            .iter()
-            .filter(|(_, v)| *v > 0)
-            .map(|(k, v)| (format!("{COUNT_PREFIX}{k}"), *v))
-            .collect();
+        let mut adds = count_adds(counts);
         if errors > 0 {
             adds.push(("errors".to_owned(), errors));
         }
-        if !adds.is_empty() {
-            let mut update = self
-                .dynamodb
+        if let Some(add) = CountAdd::of(&adds) {
+            self.dynamodb
                 .update_item()
                 .table_name(&self.table)
                 .key("pk", s(exec_pk(id)))
                 .key("sk", s("HEAD"))
-                .condition_expression("attribute_exists(pk)");
-            let mut clauses = Vec::new();
-            for (i, (name, value)) in adds.iter().enumerate() {
-                clauses.push(format!("#c{i} :c{i}"));
-                update = update
-                    .expression_attribute_names(format!("#c{i}"), name)
-                    .expression_attribute_values(format!(":c{i}"), n(value));
-            }
-            update
-                .update_expression(format!("ADD {}", clauses.join(", ")))
+                .condition_expression("attribute_exists(pk)")
+                .update_expression(add.expression)
+                .set_expression_attribute_names(Some(add.names))
+                .set_expression_attribute_values(Some(add.values))
                 .send()
                 .await
                 .map_err(|e| {
@@ -312,6 +303,25 @@ impl ExecutionStore {
             self.write_lines(id, chunk).await?;
         }
         Ok(())
+    }
+
+    /// The counter update of [`ExecutionStore::record`] as a transaction action, so that a count
+    /// commits together with the change it counts (a cursor's advance): a crash between the two
+    /// can then neither lose the count nor, on the retry, add it twice. `None` when every count
+    /// is zero.
+    pub fn count_action(&self, id: &str, counts: &[(&str, u64)]) -> Option<TransactWriteItem> {
+        let add = CountAdd::of(&count_adds(counts))?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(exec_pk(id)))
+            .key("sk", s("HEAD"))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression(add.expression)
+            .set_expression_attribute_names(Some(add.names))
+            .set_expression_attribute_values(Some(add.values))
+            .build()
+            .expect("table, key and expression are set");
+        Some(TransactWriteItem::builder().update(update).build())
     }
 
     /// Marks the execution finished (idempotent: the first finish time stays).
@@ -466,6 +476,43 @@ impl ExecutionStore {
             "DynamoDB left {} log lines of execution {id} unprocessed",
             pending.len()
         )))
+    }
+}
+
+/// The non-zero counts as their attribute names.
+fn count_adds(counts: &[(&str, u64)]) -> Vec<(String, u64)> {
+    counts
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (format!("{COUNT_PREFIX}{k}"), *v))
+        .collect()
+}
+
+/// One `ADD` expression over counter attributes, with its names and values.
+struct CountAdd {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl CountAdd {
+    fn of(adds: &[(String, u64)]) -> Option<CountAdd> {
+        if adds.is_empty() {
+            return None;
+        }
+        let mut add = CountAdd {
+            expression: String::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        };
+        let mut clauses = Vec::new();
+        for (i, (name, value)) in adds.iter().enumerate() {
+            clauses.push(format!("#c{i} :c{i}"));
+            add.names.insert(format!("#c{i}"), name.clone());
+            add.values.insert(format!(":c{i}"), n(value));
+        }
+        add.expression = format!("ADD {}", clauses.join(", "));
+        Some(add)
     }
 }
 

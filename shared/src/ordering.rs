@@ -115,7 +115,7 @@ impl OrderingStore {
                     .zip(&tokens)
                     .map(|(&i, token)| self.claim_action(&items[i], token, now))
                     .collect();
-                match self.transact(actions).await? {
+                match crate::dynamo::transact(&self.dynamodb, actions).await? {
                     None => {
                         for (&i, token) in pending.iter().zip(tokens) {
                             claims[i] = Some(Claim::Claimed { token });
@@ -197,7 +197,7 @@ impl OrderingStore {
                     .iter()
                     .map(|&i| action(&held[i].0, &held[i].1, now))
                     .collect();
-                match self.transact(actions).await? {
+                match crate::dynamo::transact(&self.dynamodb, actions).await? {
                     None => {
                         for &i in &pending {
                             ours[i] = true;
@@ -324,39 +324,6 @@ impl OrderingStore {
             .build()
             .expect("table, key and expression are set");
         TransactWriteItem::builder().update(update).build()
-    }
-
-    /// Runs a transaction. `Ok(None)` when it committed; `Ok(Some(reasons))` with one
-    /// `(code, old item)` per action when it was cancelled.
-    async fn transact(
-        &self,
-        actions: Vec<TransactWriteItem>,
-    ) -> Result<Option<Vec<(String, Item)>>> {
-        let count = actions.len();
-        let result = self
-            .dynamodb
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(error) => match error.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let reasons = cancelled.cancellation_reasons();
-                    Ok(Some(
-                        (0..count)
-                            .map(|i| {
-                                reasons.get(i).map_or(("None".to_owned(), Item::new()), |r| {
-                                    (r.code().unwrap_or("None").to_owned(), r.item().cloned().unwrap_or_default())
-                                })
-                            })
-                            .collect(),
-                    ))
-                }
-                _ => Err(aws_error("DynamoDB", "TransactWriteItems", error)),
-            },
-        }
     }
 }
 

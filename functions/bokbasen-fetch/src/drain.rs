@@ -213,9 +213,19 @@ impl Fetcher {
                 fail::fail_point!("bokbasen-fetch::after-enqueue");
             }
             if count > 0 || !drained {
+                let counted = self.executions.count_action(
+                    &step.execution_id,
+                    &[("fetched", count), ("enqueued", count), ("pages", 1)],
+                );
                 match self
                     .cursors
-                    .advance(&cursor, &step.chain_id, &page.next, self.config.drain_lease)
+                    .advance(
+                        &cursor,
+                        &step.chain_id,
+                        &page.next,
+                        self.config.drain_lease,
+                        counted.into_iter().collect(),
+                    )
                     .await?
                 {
                     Some(moved) => cursor = moved,
@@ -229,11 +239,7 @@ impl Fetcher {
                     cursor.sequence, page.next
                 ));
                 self.executions
-                    .record(
-                        &step.execution_id,
-                        &[("fetched", count), ("enqueued", count), ("pages", 1)],
-                        &[line],
-                    )
+                    .record(&step.execution_id, &[], &[line])
                     .await?;
             }
             if drained {

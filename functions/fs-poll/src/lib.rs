@@ -281,9 +281,19 @@ impl Poller {
         report.execution_id = Some(execution_id.clone());
         let queued = self.queue(fresh, &execution_id).await?;
         report.queued = queued;
+        let counted = self.executions.count_action(
+            &execution_id,
+            &[("read", report.read as u64), ("queued", queued as u64)],
+        );
         let moved = self
             .cursors
-            .advance(cursor, owner, &next.render(), self.config.poll_lease)
+            .advance(
+                cursor,
+                owner,
+                &next.render(),
+                self.config.poll_lease,
+                counted.into_iter().collect(),
+            )
             .await?;
         if moved.is_none() {
             return Err(Error::technical(format!(
@@ -295,13 +305,7 @@ impl Poller {
             "{} {kind} changes read from FS since {}, {queued} queued for {}",
             report.read, position.since, institution.exam_system
         ));
-        self.executions
-            .record(
-                &execution_id,
-                &[("read", report.read as u64), ("queued", queued as u64)],
-                &[line],
-            )
-            .await?;
+        self.executions.record(&execution_id, &[], &[line]).await?;
         self.executions.finish(&execution_id).await
     }
 }

@@ -223,23 +223,56 @@ async fn a_cursor_moves_only_for_its_lease_holder_and_from_where_it_was_read() {
             .unwrap(),
         Acquire::Held(_)
     ));
+    let executions =
+        ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
+    let execution = executions.start("bokbasen#objects", "test").await.unwrap();
+    let page_count = || executions.count_action(&execution, &[("fetched", 5)]);
     let moved = cursors
-        .advance(&start, "chain-1", "p1", lease)
+        .advance(
+            &start,
+            "chain-1",
+            "p1",
+            lease,
+            page_count().into_iter().collect(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!((moved.position.as_deref(), moved.sequence), (Some("p1"), 1));
-    // A stale view of the cursor (a duplicate step) cannot move it again.
+    assert_eq!(
+        cursors.load("c").await.unwrap().as_ref(),
+        Some(&moved),
+        "the state returned is the state stored"
+    );
+    // A stale view of the cursor (a duplicate step) cannot move it again, nor count its page again.
     assert!(cursors
-        .advance(&start, "chain-1", "p1", lease)
+        .advance(
+            &start,
+            "chain-1",
+            "p1",
+            lease,
+            page_count().into_iter().collect()
+        )
         .await
         .unwrap()
         .is_none());
     assert!(cursors
-        .advance(&moved, "chain-2", "p2", lease)
+        .advance(
+            &moved,
+            "chain-2",
+            "p2",
+            lease,
+            page_count().into_iter().collect()
+        )
         .await
         .unwrap()
         .is_none());
+    let counted = executions.get(&execution).await.unwrap().unwrap();
+    assert_eq!(
+        counted.count("fetched"),
+        5,
+        "a page is counted in the same write that moves the cursor past it, once"
+    );
     assert!(cursors.release("c", "chain-1").await.unwrap());
     assert!(matches!(
         cursors
@@ -508,6 +541,7 @@ async fn each_institution_is_checked_on_its_own() {
         klage: true,
         begrunnelse: true,
         show_justification: false,
+        wiseflow_candidate_field: None,
         feide_realm: None,
     };
     let no_instance = InstitutionEntry {
