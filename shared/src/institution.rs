@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clients::wiseflow::CandidateField;
 use crate::dynamo::{Item, ItemExt};
 use crate::error::{aws_error, Error, Result};
 
@@ -65,6 +66,8 @@ pub struct Institution {
     pub begrunnelse: bool,
     /// WISEflow only: make the justification visible to the candidate once registered.
     pub show_justification: bool,
+    /// WISEflow only: which participant field carries FS's kandidatnr (default `uniqueExamId`).
+    pub wiseflow_candidate_field: CandidateField,
 }
 
 /// An institution entry as stored; every field optional so that a missing one can be named.
@@ -90,6 +93,10 @@ pub struct InstitutionEntry {
     pub begrunnelse: bool,
     /// See [`Institution::show_justification`].
     pub show_justification: bool,
+    /// See [`Institution::wiseflow_candidate_field`]: `uniqueExamId` (the default when absent),
+    /// `number` or `externalIds:<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wiseflow_candidate_field: Option<String>,
     /// The Feide realm of the institution's people (`uio.no`: the part after `@` in their
     /// eduPersonPrincipalName). Set, it connects the institution to the log overview: its people
     /// sign in and see its executions. Optional; entries without it are read as before.
@@ -197,6 +204,12 @@ impl InstitutionEntry {
             klage: self.klage,
             begrunnelse: self.begrunnelse,
             show_justification: self.show_justification,
+            wiseflow_candidate_field: match self.wiseflow_candidate_field.as_deref() {
+                None => CandidateField::default(),
+                Some(field) => field
+                    .parse()
+                    .map_err(|e: Error| e.context(format_args!("institution {org}")))?,
+            },
         })
     }
 }
@@ -497,6 +510,7 @@ mod tests {
             klage: true,
             begrunnelse: true,
             show_justification: false,
+            wiseflow_candidate_field: None,
             feide_realm: Some("uio.no".into()),
         }
     }
@@ -629,6 +643,36 @@ mod tests {
             error
                 .message()
                 .starts_with("institution uio: exam_system_instance is missing"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_wiseflow_candidate_field_defaults_to_unique_exam_id_and_a_bad_one_is_named() {
+        assert_eq!(
+            entry().check().unwrap().wiseflow_candidate_field,
+            CandidateField::UniqueExamId
+        );
+        let external = InstitutionEntry {
+            wiseflow_candidate_field: Some("externalIds:kandidatnr".into()),
+            ..entry()
+        };
+        assert_eq!(
+            external.check().unwrap().wiseflow_candidate_field,
+            CandidateField::ExternalId("kandidatnr".into())
+        );
+        let error = InstitutionEntry {
+            wiseflow_candidate_field: Some("firstName".into()),
+            ..entry()
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(error.category(), Category::Configuration);
+        assert!(error.to_string().contains("institution uio"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("wiseflow_candidate_field \"firstName\""),
             "{error}"
         );
     }

@@ -1,5 +1,5 @@
 //! WISEflow: the exam's flow is found by FS's SIS code, the candidate among its participants by
-//! `kandidatnr`. Both calls WISEflow offers are idempotent on its side (201 new / 200 existing).
+//! `kandidatnr` in the field the institution names (`uniqueExamId` by default). Both calls WISEflow offers are idempotent on its side (201 new / 200 existing).
 //!
 //! - Appeal `AKTIV` → the flow's reassessment flow is created, or fetched if it exists (one per
 //!   flow, however many appeals). 403 means the licence lacks the reassessment module: a
@@ -50,15 +50,16 @@ pub async fn dispatch(
             ))),
         },
         RequestKind::Begrunnelse => {
+            let field = &institution.wiseflow_candidate_field;
             let participant = client
-                .participants(flow_id)
+                .participants(flow_id, field)
                 .await?
                 .into_iter()
-                .find(|p| p.number.as_deref().map(str::trim) == Some(item.kandidatnr.as_str()))
+                .find(|p| p.candidate.as_deref() == Some(item.kandidatnr.as_str()))
                 .ok_or_else(|| {
                     Error::mapping(format!(
-                        "kandidatnr {} is not a participant of WISEflow flow {flow_id}: check the flow's participants",
-                        item.kandidatnr
+                        "kandidatnr {} is not a participant of WISEflow flow {flow_id} by its {field}: check the flow's participants, or institution {}'s wiseflow_candidate_field",
+                        item.kandidatnr, institution.org_id
                     ))
                 })?;
             let request = client

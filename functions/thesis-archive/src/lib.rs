@@ -260,6 +260,13 @@ impl Archivist {
             .await?;
         report.discovered += submissions.len();
         for submission in submissions {
+            if submission.handed_in_blank {
+                lines.push(LogLine::warning(format!(
+                    "{}: WISEflow submission {} on flow {} was handed in blank; there is no thesis to archive",
+                    institution.org_id, submission.submission_id, submission.flow_id
+                )));
+                continue;
+            }
             let source = ThesisSource::Wiseflow {
                 flow_id: submission.flow_id,
                 submission_id: submission.submission_id,
@@ -391,7 +398,11 @@ impl Archivist {
         let institution = self.institutions.get(&thesis.org_id).await?;
         self.connections
             .wiseflow(&institution)?
-            .reassessment_graded(flow_id, &thesis.kandidatnr)
+            .reassessment_graded(
+                flow_id,
+                &thesis.kandidatnr,
+                &institution.wiseflow_candidate_field,
+            )
             .await
     }
 

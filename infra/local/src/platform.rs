@@ -176,6 +176,7 @@ pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
                 klage: true,
                 begrunnelse: true,
                 show_justification: i.exam_system.eq_ignore_ascii_case("WISEFLOW"),
+                wiseflow_candidate_field: None,
                 feide_realm: feide_realm(&org),
                 org_short_name: Some(org),
             }

@@ -53,14 +53,26 @@ async fn genuine_calls_are_queued_once_and_the_rest_rejected() {
     assert!(inspera.wait_for_webhooks(Duration::from_secs(120)).await);
     let deliveries = inspera.webhook_deliveries();
     assert_eq!(deliveries.len(), given);
+    // Every genuine call ends answered 200. On an idle machine that is the first attempt; on a
+    // busy one the receiver may answer later than Inspera's 10 s, and Inspera calls again: such
+    // an attempt is unanswered, never refused. A retry that arrives while its late original is
+    // still being handled can be queued a second time (the receiver remembers a call after
+    // queueing it); fs-return's claims make that harmless, and FS gets each answer once below.
+    let mut retried = 0;
+    for delivery in &deliveries {
+        let (last, earlier) = delivery.statuses.split_last().expect("attempted");
+        assert_eq!(*last, Some(200), "{}", delivery.body);
+        assert!(
+            earlier.iter().all(Option::is_none),
+            "only unanswered (late) attempts are retried: {:?}",
+            delivery.statuses
+        );
+        retried += earlier.len() as u64;
+    }
+    let depth = return_queue_depth(&local).await;
     assert!(
-        deliveries.iter().all(|d| d.statuses == [Some(200)]),
-        "every genuine call answered 200 at once"
-    );
-    assert_eq!(
-        return_queue_depth(&local).await,
-        given as u64,
-        "each queued once"
+        (given as u64..=given as u64 + retried).contains(&depth),
+        "each queued once, and at most once more per late retry: {depth} queued, {given} given, {retried} retried"
     );
 
     // Inspera retrying calls it already made (an answer lost on the way back): 200, not queued.
@@ -120,7 +132,7 @@ async fn genuine_calls_are_queued_once_and_the_rest_rejected() {
     assert_eq!(status, 404, "an instance without a secret");
     assert_eq!(
         return_queue_depth(&local).await,
-        given as u64,
+        depth,
         "nothing more was queued"
     );
 
@@ -137,8 +149,12 @@ async fn genuine_calls_are_queued_once_and_the_rest_rejected() {
         ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
     let day = executions.daily(inspera_webhook::INTERFACE).await.unwrap();
     let execution = executions.get(&day).await.unwrap().unwrap();
-    assert_eq!(execution.count("queued"), given as u64);
-    assert_eq!(execution.count("repeated"), 5);
+    assert_eq!(execution.count("queued"), depth);
+    assert_eq!(
+        execution.count("repeated") + (depth - given as u64),
+        5 + retried,
+        "the five replays, and each late retry either recognised or queued again"
+    );
     assert_eq!(execution.count("rejected"), cases.len() as u64 + 1);
     assert_eq!(execution.count("explanation_registered"), given as u64);
 }
@@ -230,37 +246,33 @@ async fn inspera_retries_by_itself_and_each_answer_is_registered_once() {
     assert!(given > 100, "explanations given: {given}");
     assert!(inspera.wait_for_webhooks(Duration::from_secs(120)).await);
     let mut by_kind: BTreeMap<FirstAttempt, usize> = BTreeMap::new();
+    let mut late_retries = 0;
     for delivery in inspera.webhook_deliveries() {
         let body: Value = serde_json::from_str(&delivery.body).unwrap();
         let kind = FirstAttempt::of(body["associatedObjectId"].as_u64().unwrap());
         *by_kind.entry(kind).or_default() += 1;
-        if kind == FirstAttempt::Answered {
-            assert_eq!(
-                delivery.statuses,
-                [Some(200)],
-                "answered at once: {}",
-                delivery.body
-            );
-        } else {
-            // Inspera retried by itself: the first attempt failed (502) or went unanswered (a
-            // late answer, or one a loaded machine made late), the retry was answered.
-            assert_eq!(delivery.attempts(), 2, "{kind:?}: {}", delivery.body);
-            assert_ne!(
-                delivery.statuses[0],
-                Some(200),
-                "{kind:?}: {}",
-                delivery.body
-            );
-            assert_eq!(
-                delivery.statuses[1],
-                Some(200),
-                "{kind:?}: {}",
-                delivery.body
-            );
-            if kind == FirstAttempt::AnsweredTooLate {
-                assert_eq!(delivery.statuses[0], None, "{}", delivery.body);
-            }
+        // The attempts the proxy's fault makes (one when answered, two otherwise), then any
+        // that a busy machine answered later than Inspera's 10 s (unanswered, retried); the last
+        // is 200.
+        let designed = if kind == FirstAttempt::Answered { 1 } else { 2 };
+        let (last, earlier) = delivery.statuses.split_last().expect("attempted");
+        assert_eq!(*last, Some(200), "{kind:?}: {}", delivery.body);
+        assert!(
+            delivery.attempts() >= designed,
+            "{kind:?}: {:?}",
+            delivery.statuses
+        );
+        match kind {
+            FirstAttempt::Answered => {}
+            FirstAttempt::AnsweredTooLate => assert_eq!(earlier[0], None, "{}", delivery.body),
+            _ => assert_ne!(earlier[0], Some(200), "{kind:?}: {}", delivery.body),
         }
+        assert!(
+            earlier[designed - 1..].iter().all(Option::is_none),
+            "beyond the fault, only late attempts are retried: {:?}",
+            delivery.statuses
+        );
+        late_retries += (delivery.attempts() - designed) as u64;
     }
     for kind in [
         FirstAttempt::AnsweredTooLate,
@@ -271,10 +283,15 @@ async fn inspera_retries_by_itself_and_each_answer_is_registered_once() {
     }
     let too_late = by_kind[&FirstAttempt::AnsweredTooLate];
     let died = by_kind[&FirstAttempt::ReceiverDied];
-    assert_eq!(
-        return_queue_depth(&local).await,
-        (given + died) as u64,
-        "queued once each, and again after each receiver that died before remembering"
+    // Queued once each, and again after each receiver that died before remembering; a retry that
+    // arrives while its late original is still being handled (only on a busy machine) may be
+    // queued again too, and is otherwise recognised as a repeat.
+    let expected = (given + died) as u64;
+    let retries = too_late as u64 + late_retries;
+    let depth = return_queue_depth(&local).await;
+    assert!(
+        (expected..=expected + retries).contains(&depth),
+        "{depth} queued, {expected} expected, {retries} retries after late answers"
     );
 
     local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
@@ -288,11 +305,11 @@ async fn inspera_retries_by_itself_and_each_answer_is_registered_once() {
         ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
     let day = executions.daily(inspera_webhook::INTERFACE).await.unwrap();
     let execution = executions.get(&day).await.unwrap().unwrap();
-    assert_eq!(execution.count("queued"), (given + died) as u64);
+    assert_eq!(execution.count("queued"), depth);
     assert_eq!(
-        execution.count("repeated"),
-        too_late as u64,
-        "each retry after a late answer recognised"
+        execution.count("repeated") + (depth - expected),
+        retries,
+        "each retry after a late answer recognised, or queued again"
     );
     assert_eq!(execution.count("explanation_registered"), given as u64);
     assert_eq!(

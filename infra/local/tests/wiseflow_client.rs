@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use flyt::clients::wiseflow::{WiseflowClient, WiseflowCredentials};
+use flyt::clients::wiseflow::{CandidateField, WiseflowClient, WiseflowCredentials};
 use flyt::config::Vars;
 use flyt::error::Category;
 use flyt::retry::RetryPolicy;
@@ -107,18 +107,33 @@ async fn finds_a_flow_by_sis_code_and_reads_every_page_of_participants() {
         expected.len()
     );
     let before = sandbox.wiseflow.request_count();
-    let participants = client.participants(flow).await.unwrap();
+    let participants = client
+        .participants(flow, &CandidateField::UniqueExamId)
+        .await
+        .unwrap();
     let pages = sandbox.wiseflow.request_count() - before;
     assert_eq!(pages, expected.len().div_ceil(100) as u64);
-    let numbers: BTreeSet<String> = participants
+    let candidates: BTreeSet<String> = participants
         .iter()
-        .map(|p| p.number.clone().expect("a number"))
+        .map(|p| p.candidate.clone().expect("a uniqueExamId"))
         .collect();
-    assert_eq!(numbers, expected);
+    assert_eq!(candidates, expected, "uniqueExamId carries the kandidatnr");
     assert_eq!(participants.len(), expected.len());
     assert_no_personal_data(&sandbox, &format!("{participants:?}"));
+    // WISEflow's `number` is its own sequence in the flow: matching the kandidatnr on it, as the
+    // client did, finds nobody.
+    let by_number = client
+        .participants(flow, &CandidateField::Number)
+        .await
+        .unwrap();
+    assert!(by_number
+        .iter()
+        .all(|p| !expected.contains(p.candidate.as_deref().expect("a number"))));
 
-    let error = client.participants(999_999).await.unwrap_err();
+    let error = client
+        .participants(999_999, &CandidateField::default())
+        .await
+        .unwrap_err();
     assert_eq!(error.category(), Category::Mapping);
     assert!(error.message().contains("flow 999999"), "{error}");
 }
@@ -158,7 +173,11 @@ async fn explanation_requests_are_idempotent_listed_and_shown() {
     let client = client(&sandbox);
     let flows = sandbox.wiseflow.flows();
     let flow = flows[0].id;
-    let participant = client.participants(flow).await.unwrap()[0].participant_id;
+    let participant = client
+        .participants(flow, &CandidateField::default())
+        .await
+        .unwrap()[0]
+        .participant_id;
 
     let first = client
         .request_explanation(flow, participant, false)
@@ -199,7 +218,11 @@ async fn explanation_requests_are_idempotent_listed_and_shown() {
     assert_eq!(sandbox.wiseflow.justification_shown_count(), 1);
     assert!(client.explanation_requests(flow).await.unwrap()[0].show_justification);
 
-    let stranger = client.participants(flows[1].id).await.unwrap()[0].participant_id;
+    let stranger = client
+        .participants(flows[1].id, &CandidateField::default())
+        .await
+        .unwrap()[0]
+        .participant_id;
     let refused = client
         .request_explanation(flow, stranger, true)
         .await

@@ -21,6 +21,7 @@ mod admin;
 mod alma;
 mod bokbasen;
 mod catalog;
+mod contract;
 mod faults;
 mod fs;
 mod idp;
@@ -34,10 +35,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+
+use contract::{ContractCheck, ContractLog};
 use tokio::task::JoinHandle;
 
 pub use alma::{AlmaRecord, AlmaState};
 pub use bokbasen::{BokbasenState, ExportItem, Report};
+pub use contract::{Side, Violation};
 pub use faults::Faults;
 pub use fs::{
     AppealStatus, AttendanceStatus, Decision, FsAppeal, FsCandidate, FsExam, FsExplanationRequest,
@@ -207,6 +211,7 @@ pub struct Sandbox {
     pub idp_url: String,
     /// The identity provider's state, for inspection and steering.
     pub idp: Arc<IdpState>,
+    contract_log: Arc<ContractLog>,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -294,6 +299,7 @@ impl Sandbox {
         let slack = Arc::new(SlackState::new(&options));
         let idp = Arc::new(IdpState::new(&options, idp_url.clone()));
 
+        let contract_log = Arc::new(ContractLog::default());
         let servers = vec![
             serve(
                 "bokbasen",
@@ -305,7 +311,13 @@ impl Sandbox {
             serve(
                 "wiseflow",
                 wiseflow_listener,
-                wiseflow::router(wiseflow.clone()),
+                wiseflow::router(
+                    wiseflow.clone(),
+                    ContractCheck {
+                        contract: contract::contract("wiseflow"),
+                        log: contract_log.clone(),
+                    },
+                ),
             ),
             serve(
                 "inspera",
@@ -332,16 +344,36 @@ impl Sandbox {
             slack,
             idp_url,
             idp,
+            contract_log,
             servers,
         })
+    }
+
+    /// The departures from the contracts (`contracts/`) seen so far, in requests the clients
+    /// sent and in answers the sandbox gave, that `contracts/known-departures.yaml` does not
+    /// list; taking them leaves none. A test that breaks a contract on purpose takes its
+    /// violations, so that dropping the sandbox does not fail.
+    pub fn take_contract_violations(&self) -> Vec<Violation> {
+        contract::unknown(self.contract_log.take())
     }
 }
 
 impl Drop for Sandbox {
-    /// Stops every server so tests do not leak listeners.
+    /// Stops every server so tests do not leak listeners, then fails (panics) if any exchange
+    /// departed from its contract in a way `contracts/known-departures.yaml` does not list:
+    /// every test that starts a sandbox is also a contract test.
     fn drop(&mut self) {
         for server in &self.servers {
             server.abort();
+        }
+        let violations = contract::unknown(self.contract_log.take());
+        if !violations.is_empty() && !std::thread::panicking() {
+            let list: Vec<String> = violations.iter().map(|v| format!("- {v}")).collect();
+            panic!(
+                "{} exchanges departed from the contracts in contracts/:\n{}",
+                violations.len(),
+                list.join("\n")
+            );
         }
     }
 }

@@ -460,6 +460,11 @@ impl WiseflowState {
         theses
     }
 
+    /// Whether a thesis has its grade now (WISEflow's `assessed`).
+    fn graded(&self, thesis: &SandboxThesis) -> bool {
+        self.theses.complete(thesis).graded_at.is_some()
+    }
+
     /// The thesis handed in as `submission_id` on `flow_id`, with its
     /// SHA-256s, or why there is none.
     fn submission(&self, flow_id: u64, submission_id: u64) -> SubmissionLookup {
@@ -631,15 +636,28 @@ impl WiseflowState {
         self.theses.grading().clone()
     }
 
-    /// The reassessment flow of `flow_id` with the graded reassessments of
-    /// the flow's candidates, (candidate number, graded at) by candidate
-    /// number; `None` when the flow has no reassessment flow.
-    fn reassessment_grades(&self, flow_id: u64) -> Option<(u64, Vec<(String, String)>)> {
-        let reassessment_flow_id = self
+    /// The remarking (reassessment) flow of `flow_id`: `None` for an unknown flow, `Some(None)`
+    /// while it has none.
+    fn remarking_flow(&self, flow_id: u64) -> Option<Option<u64>> {
+        self.any_flow(flow_id)?;
+        Some(
+            self.lock()
+                .reassessments
+                .get(&flow_id)
+                .map(|r| r.reassessment_flow_id),
+        )
+    }
+
+    /// The participants of a remarking flow, `(participant id, candidate number)`: every
+    /// candidate of the flow it was made from, with ids of its own. `None` when no remarking
+    /// flow has this id.
+    fn remarking_participants(&self, remarking_flow_id: u64) -> Option<Vec<(u64, String)>> {
+        let flow_id = self
             .lock()
             .reassessments
-            .get(&flow_id)?
-            .reassessment_flow_id;
+            .iter()
+            .find(|(_, r)| r.reassessment_flow_id == remarking_flow_id)
+            .map(|(flow_id, _)| *flow_id)?;
         let mut candidates: Vec<String> = self
             .theses
             .entries()
@@ -655,11 +673,26 @@ impl WiseflowState {
         );
         candidates.sort();
         candidates.dedup();
-        let grading = self.theses.grading();
-        let grades = candidates
+        Some(
+            candidates
+                .into_iter()
+                .enumerate()
+                .map(|(i, candidate)| (remarking_flow_id * 10_000 + i as u64 + 1, candidate))
+                .collect(),
+        )
+    }
+
+    /// When the reassessment of participant `participant_id` of a remarking flow was graded:
+    /// `None` when the flow or participant is unknown, `Some(None)` while it is not graded.
+    fn remarking_graded_at(
+        &self,
+        remarking_flow_id: u64,
+        participant_id: u64,
+    ) -> Option<Option<String>> {
+        let (_, candidate) = self
+            .remarking_participants(remarking_flow_id)?
             .into_iter()
-            .filter_map(|c| grading.reassessment_graded_at(&c).map(|at| (c, at)))
-            .collect();
-        Some((reassessment_flow_id, grades))
+            .find(|(id, _)| *id == participant_id)?;
+        Some(self.theses.grading().reassessment_graded_at(&candidate))
     }
 }

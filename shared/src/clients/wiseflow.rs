@@ -9,20 +9,20 @@
 //! WISEflow's answers carry names and phone numbers; this client reads only ids, numbers, states
 //! and times, so nothing it returns holds personal data beyond the candidate number.
 //!
-//! Unix times are sent and read as milliseconds. WISEflow's specification does not say which
-//! unit it uses [I], so times below 100,000,000,000 are read as seconds.
+//! WISEflow's specification does not say which unit `format: unixtime` is in; its examples are
+//! seconds, so times are sent as seconds (`contracts/wiseflow.yaml` marks it assumed, with how to
+//! confirm it) and read tolerantly: times below 100,000,000,000 are seconds, larger ones
+//! milliseconds.
 
 use std::collections::HashSet;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::http::{excerpt, status_error, transport_error};
+use crate::http::{status_error, transport_error};
 use crate::retry::RetryPolicy;
 
 const SYSTEM: &str = "WISEflow";
@@ -30,8 +30,9 @@ const SYSTEM: &str = "WISEflow";
 const PAGE_SIZE: usize = 100;
 /// Unix times below this are seconds (it is 5138 in seconds, 1973 in milliseconds).
 const SECONDS_BELOW: i64 = 100_000_000_000;
-/// The widest window `/license/submissions` accepts: 30 days, in milliseconds.
-const SUBMISSION_WINDOW_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// The widest window `/license/submissions` accepts: 30 days, in seconds (the unit is assumed,
+/// `contracts/wiseflow.yaml`).
+const SUBMISSION_WINDOW_S: i64 = 30 * 24 * 60 * 60;
 /// `purpose` of master-thesis flows.
 const PURPOSE_MASTER: u8 = 3;
 
@@ -64,8 +65,61 @@ pub struct SisFlow {
 pub struct Participant {
     /// WISEflow's participant id on this flow.
     pub participant_id: u64,
-    /// The participant's number on the flow: the candidate number (`kandidatnr`).
-    pub number: Option<String>,
+    /// The candidate number (`kandidatnr`), read from the [`CandidateField`] the institution
+    /// names; `None` when the participant has no such field.
+    pub candidate: Option<String>,
+}
+
+/// Which field of a WISEflow participant carries FS's candidate number. WISEflow publishes
+/// `uniqueExamId` as the participant's id that an external source (SIS) sets and the API cannot
+/// change, and `number` as WISEflow's own sequence within the flow, so the default is
+/// `uniqueExamId`. That it holds the kandidatnr is assumed (`contracts/wiseflow.yaml`); an
+/// institution whose licence carries it elsewhere names the field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CandidateField {
+    /// `uniqueExamId` (configured as `uniqueExamId`).
+    #[default]
+    UniqueExamId,
+    /// `number`, the sequence within the flow (configured as `number`).
+    Number,
+    /// The value of the user's external id with this name (configured as `externalIds:<name>`).
+    ExternalId(String),
+}
+
+impl std::str::FromStr for CandidateField {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text.trim() {
+            "uniqueExamId" => Ok(CandidateField::UniqueExamId),
+            "number" => Ok(CandidateField::Number),
+            other => match other.strip_prefix("externalIds:").map(str::trim) {
+                Some(name) if !name.is_empty() => Ok(CandidateField::ExternalId(name.to_owned())),
+                _ => Err(Error::configuration(format!(
+                    "wiseflow_candidate_field {other:?} is not uniqueExamId, number or externalIds:<name>"
+                ))),
+            },
+        }
+    }
+}
+
+impl serde::Serialize for CandidateField {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl std::fmt::Display for CandidateField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CandidateField::UniqueExamId => f.write_str("uniqueExamId"),
+            CandidateField::Number => f.write_str("number"),
+            CandidateField::ExternalId(name) => write!(f, "externalIds:{name}"),
+        }
+    }
 }
 
 /// The reassessment flow of a flow.
@@ -116,8 +170,8 @@ pub struct MasterSubmission {
     pub submission_id: u64,
     /// The flow it was handed in on.
     pub flow_id: u64,
-    /// The participant who handed it in.
-    pub participant_id: Option<u64>,
+    /// Whether it was handed in blank: no thesis to archive.
+    pub handed_in_blank: bool,
     /// When it was handed in, unix milliseconds.
     pub handed_in_ms: Option<i64>,
 }
@@ -177,11 +231,37 @@ struct Pagination {
     total: Option<u64>,
 }
 
+/// `flow-remarking-response`: WISEflow publishes `flowId` as a number.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireSisFlow {
-    flow_id: u64,
-    sis_code: Option<String>,
+struct WireRemarking {
+    flow_id: Option<f64>,
+}
+
+/// The part of an `assessment` read: whether it has a grade, and when it was set.
+#[derive(Deserialize)]
+struct WireAssessment {
+    #[serde(default, deserialize_with = "text_or_number")]
+    grade: Option<String>,
+    date: Option<i64>,
+}
+
+/// A `sources-search-response`: a source (SIS code) and its flow.
+#[derive(Deserialize)]
+struct WireSource {
+    code: Option<String>,
+    flow: Option<WireSourceFlow>,
+}
+
+/// The flow of a source; WISEflow spells its id `flowid`.
+#[derive(Deserialize)]
+struct WireSourceFlow {
+    flowid: Option<u64>,
+}
+
+/// The part of `basic-flow` read: the variant.
+#[derive(Deserialize)]
+struct WireBasicFlow {
     variant: Option<u8>,
 }
 
@@ -191,6 +271,45 @@ struct WireParticipant {
     participant_id: u64,
     #[serde(default, deserialize_with = "text_or_number")]
     number: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    unique_exam_id: Option<String>,
+    #[serde(default)]
+    user: Option<WireUser>,
+}
+
+/// A participant's user: only its external ids are read, and of them only the one an
+/// institution names (the others may be personal data).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireUser {
+    #[serde(default)]
+    external_ids: Vec<WireExternalId>,
+}
+
+#[derive(Deserialize)]
+struct WireExternalId {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    value: Option<String>,
+}
+
+impl WireParticipant {
+    /// The candidate number from `field`, trimmed; `None` when absent or blank.
+    fn candidate(self, field: &CandidateField) -> Option<String> {
+        let value = match field {
+            CandidateField::UniqueExamId => self.unique_exam_id,
+            CandidateField::Number => self.number,
+            CandidateField::ExternalId(name) => {
+                self.user?
+                    .external_ids
+                    .into_iter()
+                    .find(|id| id.name.as_deref().map(str::trim) == Some(name.as_str()))?
+                    .value
+            }
+        }?;
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    }
 }
 
 #[derive(Deserialize)]
@@ -226,14 +345,14 @@ struct WireExplanationParticipant {
     sso_url: Option<String>,
 }
 
+/// An entry of `submission-list` (published: `id`, `flowId`, `handedInBlank`, `handedInDate`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireMasterSubmission {
-    submission_id: u64,
+    id: u64,
     flow_id: u64,
-    participant_id: Option<u64>,
+    handed_in_blank: Option<bool>,
     handed_in_date: Option<i64>,
-    purpose: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -326,82 +445,153 @@ impl WiseflowClient {
         }
     }
 
-    /// Flows whose SIS code matches (GET /license/sis/flows/{base64}); empty when none.
+    /// The flows whose source (SIS) code is exactly `sis_code`, each with its variant; empty when
+    /// none. `POST /sources/search`, every page, replaces the deprecated
+    /// `GET /license/sis/flows/{sisCode}`; the variant comes from `GET /flow/{flowId}`.
     pub async fn flows_by_sis_code(&self, sis_code: &str) -> Result<Vec<SisFlow>> {
-        let what = format!("search for flows with SIS code {sis_code:?}");
-        let url = format!(
-            "{}/license/sis/flows/{}",
-            self.base_url,
-            sis_code_path(sis_code)
-        );
-        let flows: Vec<WireSisFlow> = self
+        let wanted = sis_code.trim();
+        let url = format!("{}/sources/search", self.base_url);
+        let sources: Vec<WireSource> = self
+            .every_page(&format!("search for sources with SIS code {wanted:?}"), |offset| {
+                let what = format!("search for sources with SIS code {wanted:?} from offset {offset}");
+                let url = &url;
+                async move {
+                    self.retry
+                        .run(|| async {
+                            let request = self
+                                .http
+                                .post(url)
+                                .query(&[
+                                    ("offset", offset.to_string()),
+                                    ("limit", PAGE_SIZE.to_string()),
+                                ])
+                                .json(&json!({ "sourceCode": wanted }));
+                            let response = self.send(request, &what).await?;
+                            match response.status() {
+                                s if s.is_success() => {
+                                    json_body(response, &what, "an envelope with sources").await
+                                }
+                                StatusCode::BAD_REQUEST => Err(Error::mapping(format!(
+                                    "{SYSTEM} {what} answered 400: WISEflow did not accept the SIS code; expected `<course name>||<course code>||<term>||<year>` with a part of 3 or more characters"
+                                ))),
+                                _ => Err(failure(&what, response).await),
+                            }
+                        })
+                        .await
+                }
+            })
+            .await?;
+        // The search matches patterns; only the sources with exactly this code count.
+        let mut flow_ids = Vec::new();
+        for source in sources {
+            if source.code.as_deref().map(str::trim) != Some(wanted) {
+                continue;
+            }
+            if let Some(flow_id) = source.flow.and_then(|f| f.flowid) {
+                if !flow_ids.contains(&flow_id) {
+                    flow_ids.push(flow_id);
+                }
+            }
+        }
+        let mut flows = Vec::with_capacity(flow_ids.len());
+        for flow_id in flow_ids {
+            flows.push(SisFlow {
+                flow_id,
+                sis_code: wanted.to_owned(),
+                variant: self.flow_variant(flow_id).await?,
+            });
+        }
+        Ok(flows)
+    }
+
+    /// A flow's variant (`GET /flow/{flowId}`): 0 ordinary, 1 re-examination, 2 remarking. The
+    /// source search does not give it.
+    async fn flow_variant(&self, flow_id: u64) -> Result<Option<u8>> {
+        let what = format!("flow {flow_id}");
+        let url = format!("{}/flow/{flow_id}", self.base_url);
+        let flow: WireBasicFlow = self
             .retry
             .run(|| async {
                 let response = self.send(self.http.get(&url), &what).await?;
                 match response.status() {
-                    s if s.is_success() => json_body(response, &what, "a list of flows").await,
-                    StatusCode::BAD_REQUEST => Err(Error::mapping(format!(
-                        "{SYSTEM} {what} answered 400: WISEflow did not accept the SIS code; expected `<course name>||<course code>||<term>||<year>`"
-                    ))),
+                    s if s.is_success() => json_body(response, &what, "the flow").await,
+                    StatusCode::NOT_FOUND => Err(flow_not_found(flow_id, "its variant")),
                     _ => Err(failure(&what, response).await),
                 }
             })
             .await?;
-        Ok(flows
+        Ok(flow.variant)
+    }
+
+    /// Every participant of a flow, all pages, each with its candidate number from `field`.
+    pub async fn participants(
+        &self,
+        flow_id: u64,
+        field: &CandidateField,
+    ) -> Result<Vec<Participant>> {
+        let url = format!("{}/flows/{flow_id}/participants", self.base_url);
+        let listed: Vec<WireParticipant> = self
+            .every_page(&format!("flow {flow_id} participants"), |offset| {
+                let what = format!("flow {flow_id} participants from offset {offset}");
+                let url = &url;
+                async move {
+                    self.retry
+                        .run(|| async {
+                            let request = self.http.get(url).query(&[
+                                ("offset", offset.to_string()),
+                                ("limit", PAGE_SIZE.to_string()),
+                            ]);
+                            let response = self.send(request, &what).await?;
+                            match response.status() {
+                                s if s.is_success() => {
+                                    json_body(response, &what, "an envelope with participants")
+                                        .await
+                                }
+                                StatusCode::NOT_FOUND => {
+                                    Err(flow_not_found(flow_id, "its participants"))
+                                }
+                                _ => Err(failure(&what, response).await),
+                            }
+                        })
+                        .await
+                }
+            })
+            .await?;
+        let mut seen = HashSet::new();
+        Ok(listed
             .into_iter()
-            .map(|flow| SisFlow {
-                flow_id: flow.flow_id,
-                sis_code: flow.sis_code.unwrap_or_default(),
-                variant: flow.variant,
+            .filter(|p| seen.insert(p.participant_id))
+            .map(|p| Participant {
+                participant_id: p.participant_id,
+                candidate: p.candidate(field),
             })
             .collect())
     }
 
-    /// Every participant of a flow, all pages.
-    pub async fn participants(&self, flow_id: u64) -> Result<Vec<Participant>> {
-        let url = format!("{}/flows/{flow_id}/participants", self.base_url);
-        let mut participants = Vec::new();
-        let mut seen = HashSet::new();
-        let mut offset = 0;
+    /// Every item of an enveloped list that WISEflow pages with `offset` and `limit`: pages of
+    /// [`PAGE_SIZE`] from `page(offset)` until `pagination.total` is reached, or, without a
+    /// total, until a short page. An empty page short of the total is External.
+    async fn every_page<T, F, Fut>(&self, what: &str, page: F) -> Result<Vec<T>>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<Envelope<Vec<T>>>>,
+    {
+        let mut items = Vec::new();
         loop {
-            let what = format!("flow {flow_id} participants from offset {offset}");
-            let page: Envelope<Vec<WireParticipant>> = self
-                .retry
-                .run(|| async {
-                    let request = self.http.get(&url).query(&[
-                        ("offset", offset.to_string()),
-                        ("limit", PAGE_SIZE.to_string()),
-                    ]);
-                    let response = self.send(request, &what).await?;
-                    match response.status() {
-                        s if s.is_success() => {
-                            json_body(response, &what, "an envelope with participants").await
-                        }
-                        StatusCode::NOT_FOUND => Err(flow_not_found(flow_id, "its participants")),
-                        _ => Err(failure(&what, response).await),
-                    }
-                })
-                .await?;
-            let data = page.data.unwrap_or_default();
-            let total = page.pagination.and_then(|p| p.total);
+            let envelope = page(items.len()).await?;
+            let data = envelope.data.unwrap_or_default();
+            let total = envelope.pagination.and_then(|p| p.total);
             let received = data.len();
-            offset += received;
-            participants.extend(
-                data.into_iter()
-                    .filter(|p| seen.insert(p.participant_id))
-                    .map(|p| Participant {
-                        participant_id: p.participant_id,
-                        number: p.number,
-                    }),
-            );
+            items.extend(data);
             match total {
-                Some(total) if offset as u64 >= total => return Ok(participants),
+                Some(total) if items.len() as u64 >= total => return Ok(items),
                 Some(total) if received == 0 => {
                     return Err(Error::external(format!(
-                        "{SYSTEM} {what}: the page was empty though the flow has {total} participants; expected the rest"
+                        "{SYSTEM} {what}: the page from offset {} was empty though {total} were announced; expected the rest",
+                        items.len()
                     )))
                 }
-                None if received < PAGE_SIZE => return Ok(participants),
+                None if received < PAGE_SIZE => return Ok(items),
                 _ => {}
             }
         }
@@ -553,8 +743,9 @@ impl WiseflowClient {
     }
 
     /// Master-thesis submissions (`purpose` 3) handed in within `[start_ms, end_ms]` (unix
-    /// milliseconds), each once. WISEflow answers at most 30 days at a time, so the client walks
-    /// the range in 30-day windows and reads every page of each.
+    /// milliseconds), each once, assessed or not. WISEflow answers at most 30 days at a time and
+    /// filters on `assessed` (default true), so the client walks the range in windows of 30 days
+    /// less a second and asks each window for both.
     pub async fn master_submissions(
         &self,
         start_ms: i64,
@@ -567,85 +758,60 @@ impl WiseflowClient {
         }
         let mut submissions = Vec::new();
         let mut seen = HashSet::new();
-        let mut window_start = start_ms;
-        loop {
-            let window_end = end_ms.min(window_start.saturating_add(SUBMISSION_WINDOW_MS));
-            for submission in self.master_submissions_in(window_start, window_end).await? {
-                if seen.insert(submission.submission_id) {
-                    submissions.push(submission);
+        for (start, end) in submission_windows(start_ms, end_ms) {
+            for assessed in [true, false] {
+                for submission in self.master_submissions_in(start, end, assessed).await? {
+                    if seen.insert(submission.submission_id) {
+                        submissions.push(submission);
+                    }
                 }
             }
-            if window_end >= end_ms {
-                return Ok(submissions);
-            }
-            window_start = window_end + 1;
         }
+        Ok(submissions)
     }
 
-    /// Master-thesis submissions handed in within one window of at most 30 days, all pages.
+    /// Master-thesis submissions handed in within one window (unix seconds, `start < end`, at
+    /// most 30 days apart), assessed or not as asked. The answer is a bare array, unpaged.
     async fn master_submissions_in(
         &self,
-        start_ms: i64,
-        end_ms: i64,
+        start: i64,
+        end: i64,
+        assessed: bool,
     ) -> Result<Vec<MasterSubmission>> {
         let url = format!("{}/license/submissions", self.base_url);
-        let mut submissions = Vec::new();
-        let mut offset = 0;
-        loop {
-            let what = format!(
-                "master submissions handed in from {start_ms} to {end_ms} (unix ms) from offset {offset}"
-            );
-            let page: Envelope<Vec<WireMasterSubmission>> = self
-                .retry
-                .run(|| async {
-                    let request = self.http.get(&url).query(&[
-                        ("start", start_ms.to_string()),
-                        ("end", end_ms.to_string()),
-                        ("purpose", PURPOSE_MASTER.to_string()),
-                        ("offset", offset.to_string()),
-                        ("limit", PAGE_SIZE.to_string()),
-                    ]);
-                    let response = self.send(request, &what).await?;
-                    match response.status() {
-                        s if s.is_success() => {
-                            json_body(response, &what, "an envelope with submissions").await
-                        }
-                        StatusCode::BAD_REQUEST => {
-                            let text = response.text().await.unwrap_or_default();
-                            Err(Error::mapping(format!(
-                                "{SYSTEM} {what} answered 400: {}; expected start and end in unix milliseconds at most 30 days apart",
-                                envelope_message(&text)
-                            )))
-                        }
-                        _ => Err(failure(&what, response).await),
+        let what = format!(
+            "master submissions handed in from {start} to {end} (unix seconds), assessed {assessed}"
+        );
+        let listed: Vec<WireMasterSubmission> = self
+            .retry
+            .run(|| async {
+                let request = self.http.get(&url).query(&[
+                    ("start", start.to_string()),
+                    ("end", end.to_string()),
+                    ("purpose", PURPOSE_MASTER.to_string()),
+                    ("assessed", assessed.to_string()),
+                ]);
+                let response = self.send(request, &what).await?;
+                match response.status() {
+                    s if s.is_success() => {
+                        json_body(response, &what, "an array of {id, flowId, handedInDate}").await
                     }
-                })
-                .await?;
-            let data = page.data.unwrap_or_default();
-            let total = page.pagination.and_then(|p| p.total);
-            let received = data.len();
-            offset += received;
-            submissions.extend(
-                data.into_iter()
-                    .filter(|s| s.purpose.is_none_or(|p| p == PURPOSE_MASTER))
-                    .map(|s| MasterSubmission {
-                        submission_id: s.submission_id,
-                        flow_id: s.flow_id,
-                        participant_id: s.participant_id,
-                        handed_in_ms: unix_millis(s.handed_in_date),
-                    }),
-            );
-            match total {
-                Some(total) if offset as u64 >= total => return Ok(submissions),
-                Some(total) if received == 0 => {
-                    return Err(Error::external(format!(
-                        "{SYSTEM} {what}: the page was empty though {total} submissions were announced; expected the rest"
-                    )))
+                    StatusCode::BAD_REQUEST => Err(Error::mapping(format!(
+                        "{SYSTEM} {what} answered 400; expected start < end in unix seconds at most 30 days apart, purpose and assessed"
+                    ))),
+                    _ => Err(failure(&what, response).await),
                 }
-                None if received < PAGE_SIZE => return Ok(submissions),
-                _ => {}
-            }
-        }
+            })
+            .await?;
+        Ok(listed
+            .into_iter()
+            .map(|s| MasterSubmission {
+                submission_id: s.id,
+                flow_id: s.flow_id,
+                handed_in_blank: s.handed_in_blank.unwrap_or(false),
+                handed_in_ms: unix_millis(s.handed_in_date),
+            })
+            .collect())
     }
 
     /// A submission's information: the candidate number and the thesis's metadata.
@@ -721,56 +887,92 @@ impl WiseflowClient {
             .map_err(|e| transport_error(SYSTEM, what, e))
     }
 
-    /// Whether WISEflow has graded the candidate with `participant_number` on the reassessment
-    /// flow of `flow_id` — the flow exam-dispatch creates for an appeal. Reads
-    /// `GET /flows/{flowId}/reassessment/grades`, `{reassessmentFlowId, grades: [{participantNumber,
-    /// grade, gradedAt}]}` in the envelope: the route and its fields are this project's assumption
-    /// [I], as WISEflow's specification does not show where a reassessment's grades are read.
-    /// No reassessment flow yet (404) is not graded.
+    /// Whether WISEflow has graded the reassessment of the candidate `kandidatnr` (found by
+    /// `field`) after an appeal of `flow_id`. The remarking flow is the one
+    /// `GET /flows/{flowId}/remarking` names (none yet: not graded); the candidate is found among
+    /// its participants (absent: not graded), and the grade read from
+    /// `GET /flow/{remarkingFlowId}/assessments/{participantId}`: graded once it has a grade or a
+    /// date. That the remarking flow is the one the reassessment call made is assumed
+    /// (`contracts/wiseflow.yaml`).
     pub async fn reassessment_graded(
         &self,
         flow_id: u64,
-        participant_number: &str,
+        kandidatnr: &str,
+        field: &CandidateField,
     ) -> Result<bool> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct WireGrade {
-            #[serde(default, deserialize_with = "text_or_number")]
-            participant_number: Option<String>,
-            #[serde(default, deserialize_with = "text_or_number")]
-            graded_at: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct WireGrades {
-            #[serde(default)]
-            grades: Vec<WireGrade>,
-        }
-        let what = format!("flow {flow_id}: grades of its reassessment flow");
-        let url = format!("{}/flows/{flow_id}/reassessment/grades", self.base_url);
-        let envelope: Option<Envelope<WireGrades>> = self
+        let Some(remarking_flow_id) = self.remarking_flow(flow_id).await? else {
+            return Ok(false);
+        };
+        let wanted = kandidatnr.trim();
+        let Some(participant) = self
+            .participants(remarking_flow_id, field)
+            .await?
+            .into_iter()
+            .find(|p| p.candidate.as_deref() == Some(wanted))
+        else {
+            return Ok(false);
+        };
+        let assessment = self
+            .assessment(remarking_flow_id, participant.participant_id)
+            .await?;
+        Ok(assessment
+            .grade
+            .as_deref()
+            .is_some_and(|g| !g.trim().is_empty())
+            || assessment.date.is_some_and(|d| d > 0))
+    }
+
+    /// The remarking flow of `flow_id`, if it has one.
+    async fn remarking_flow(&self, flow_id: u64) -> Result<Option<u64>> {
+        let what = format!("flow {flow_id}: its remarking flow");
+        let url = format!("{}/flows/{flow_id}/remarking", self.base_url);
+        let envelope: Envelope<WireRemarking> = self
             .retry
             .run(|| async {
                 let response = self.send(self.http.get(&url), &what).await?;
                 match response.status() {
-                    s if s.is_success() => json_body(
-                        response,
-                        &what,
-                        "an envelope with {reassessmentFlowId, grades}",
-                    )
-                    .await
-                    .map(Some),
-                    StatusCode::NOT_FOUND => Ok(None),
+                    s if s.is_success() => {
+                        json_body(response, &what, "an envelope with {flowId} or null").await
+                    }
+                    StatusCode::NOT_FOUND => Err(flow_not_found(flow_id, "its remarking flow")),
                     _ => Err(failure(&what, response).await),
                 }
             })
             .await?;
-        let wanted = participant_number.trim();
-        Ok(envelope.and_then(|e| e.data).is_some_and(|data| {
-            data.grades.iter().any(|g| {
-                g.participant_number.as_deref().map(str::trim) == Some(wanted)
-                    && g.graded_at.as_deref().is_some_and(|t| !t.trim().is_empty())
+        Ok(envelope
+            .data
+            .and_then(|d| d.flow_id)
+            .filter(|id| *id > 0.0)
+            .map(|id| id as u64))
+    }
+
+    /// A participant's assessment on a flow.
+    async fn assessment(&self, flow_id: u64, participant_id: u64) -> Result<WireAssessment> {
+        let what = format!("flow {flow_id}: the assessment of participant {participant_id}");
+        let url = format!(
+            "{}/flow/{flow_id}/assessments/{participant_id}",
+            self.base_url
+        );
+        let envelope: Envelope<WireAssessment> = self
+            .retry
+            .run(|| async {
+                let response = self.send(self.http.get(&url), &what).await?;
+                match response.status() {
+                    s if s.is_success() => {
+                        json_body(response, &what, "an envelope with the assessment").await
+                    }
+                    StatusCode::NOT_FOUND => Err(Error::mapping(format!(
+                        "{SYSTEM} {what}: not found (404); expected the participant the remarking flow lists"
+                    ))),
+                    _ => Err(failure(&what, response).await),
+                }
             })
-        }))
+            .await?;
+        envelope.data.ok_or_else(|| {
+            Error::external(format!(
+                "{SYSTEM} {what}: the answer has no data; expected the assessment"
+            ))
+        })
     }
 }
 
@@ -813,14 +1015,6 @@ async fn submission_answer<T: DeserializeOwned>(
     }
 }
 
-/// The `error.message` of an envelope, or the body itself on one line.
-fn envelope_message(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| excerpt(body, 300))
-}
-
 /// A successful response's JSON body; a broken one is External.
 async fn json_body<T: DeserializeOwned>(
     response: Response,
@@ -838,13 +1032,20 @@ async fn json_body<T: DeserializeOwned>(
     })
 }
 
-/// The SIS code as WISEflow's path wants it: standard base64, then percent-encoded.
-fn sis_code_path(sis_code: &str) -> String {
-    STANDARD
-        .encode(sis_code.as_bytes())
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
+/// The windows of `/license/submissions` covering `[start_ms, end_ms]`: unix seconds, each
+/// `start < end` and at most 30 days apart, the next starting a second after the last ends.
+fn submission_windows(start_ms: i64, end_ms: i64) -> Vec<(i64, i64)> {
+    let (first, last) = (start_ms.div_euclid(1000), end_ms.div_euclid(1000));
+    let mut windows = Vec::new();
+    let mut start = first;
+    loop {
+        let end = last.max(start + 1).min(start + SUBMISSION_WINDOW_S);
+        windows.push((start, end));
+        if end >= last {
+            return windows;
+        }
+        start = end + 1;
+    }
 }
 
 /// A WISEflow unix time in milliseconds: values below 100,000,000,000 are seconds. 0 means
@@ -875,40 +1076,80 @@ mod tests {
     }
 
     #[test]
-    fn sis_codes_are_base64_then_percent_encoded() {
-        let code = "Examen philosophicum||EXPHIL03||HØST||2026";
-        let path = sis_code_path(code);
-        assert!(!path.contains(['+', '/', '=']), "{path}");
-        let decoded = path
-            .replace("%2B", "+")
-            .replace("%2F", "/")
-            .replace("%3D", "=");
-        assert_eq!(STANDARD.decode(decoded).unwrap(), code.as_bytes());
-        assert_eq!(sis_code_path("??>"), "Pz8%2B");
-        assert_eq!(sis_code_path("???"), "Pz8%2F");
-        assert_eq!(sis_code_path("a"), "YQ%3D%3D");
+    fn the_published_source_search_example_parses_and_the_old_list_does_not() {
+        // The property examples of components.schemas.sources-search-response (WISEflow OpenAPI
+        // 1.34.0), in the envelope, with fields Flyt does not read.
+        let page: Envelope<Vec<WireSource>> = serde_json::from_value(json!({
+            "success": true,
+            "data": [{"sourceId": 234, "code": "parameter||123||parameter||123",
+                      "integrationId": 1234, "integrationName": "Integration name",
+                      "flow": {"flowid": 5001, "title": "Emne", "state": "CONCLUDED"}}],
+            "pagination": {"limit": 100, "offset": 0, "total": 1}
+        }))
+        .unwrap();
+        let source = &page.data.unwrap()[0];
+        assert_eq!(
+            source.code.as_deref(),
+            Some("parameter||123||parameter||123")
+        );
+        assert_eq!(source.flow.as_ref().and_then(|f| f.flowid), Some(5001));
+        // The deprecated SIS route's array of flows is not a source search answer.
+        let old = json!([{"flowId": 5001, "sisCode": "a||b||c||d", "variant": 0}]);
+        assert!(serde_json::from_value::<Envelope<Vec<WireSource>>>(old).is_err());
+        let flow: WireBasicFlow =
+            serde_json::from_value(json!({"id": 5001, "name": "Emne", "variant": 2, "purpose": 0}))
+                .unwrap();
+        assert_eq!(flow.variant, Some(2));
     }
 
     #[test]
-    fn participants_keep_no_personal_data_and_accept_numeric_numbers() {
-        let page: Envelope<Vec<WireParticipant>> = serde_json::from_value(json!({
+    fn participants_give_the_candidate_from_the_named_field_and_nothing_personal() {
+        // Shaped as components.schemas.flow-participants-api-response of WISEflow OpenAPI 1.34.0.
+        let page = json!({
             "success": true,
             "data": [
-                {"participantId": 1, "userId": 9, "number": "123456",
-                 "user": {"firstName": "Given", "lastName": "Family", "phone": "555"}},
-                {"participantId": 2, "number": 7},
+                {"participantId": 1, "number": 1, "uniqueExamId": "123456", "submissionId": null,
+                 "user": {"id": 9, "firstName": "Given", "lastName": "Family", "phone": "555",
+                          "externalIds": [{"name": "studentnr", "value": "555123"},
+                                          {"name": "kandidatnr", "value": " 123456 "}]}},
+                {"participantId": 2, "number": 2, "uniqueExamId": " "},
                 {"participantId": 3}
             ],
             "pagination": {"limit": 100, "offset": 0, "total": 3}
-        }))
-        .unwrap();
-        let numbers: Vec<Option<String>> =
-            page.data.unwrap().into_iter().map(|p| p.number).collect();
+        });
+        let candidates = |field: &str| -> Vec<Option<String>> {
+            let field: CandidateField = field.parse().unwrap();
+            let page: Envelope<Vec<WireParticipant>> =
+                serde_json::from_value(page.clone()).unwrap();
+            page.data
+                .unwrap()
+                .into_iter()
+                .map(|p| p.candidate(&field))
+                .collect()
+        };
         assert_eq!(
-            numbers,
-            vec![Some("123456".to_owned()), Some("7".to_owned()), None]
+            candidates("uniqueExamId"),
+            vec![Some("123456".to_owned()), None, None]
         );
-        assert_eq!(page.pagination.unwrap().total, Some(3));
+        assert_eq!(
+            candidates("number"),
+            vec![Some("1".to_owned()), Some("2".to_owned()), None],
+            "number is WISEflow's sequence, not the kandidatnr"
+        );
+        assert_eq!(
+            candidates("externalIds:kandidatnr"),
+            vec![Some("123456".to_owned()), None, None]
+        );
+        assert_eq!(CandidateField::default(), CandidateField::UniqueExamId);
+        for text in ["uniqueExamId", "number", "externalIds:kandidatnr"] {
+            assert_eq!(text.parse::<CandidateField>().unwrap().to_string(), text);
+        }
+        let error = "firstName".parse::<CandidateField>().unwrap_err();
+        assert!(
+            error.to_string().contains("wiseflow_candidate_field"),
+            "{error}"
+        );
+        assert!("externalIds:".parse::<CandidateField>().is_err());
     }
 
     #[test]
@@ -956,13 +1197,44 @@ mod tests {
     }
 
     #[test]
-    fn envelope_messages_are_read_or_excerpted() {
-        let body = r#"{"success": false, "data": null, "error": {"code": 400, "message": "start and end may be at most 30 days apart"}}"#;
+    fn the_published_submission_list_example_parses() {
+        // components.schemas.submission-list-item.example of WISEflow OpenAPI 1.34.0, in a list.
+        let listed: Vec<WireMasterSubmission> = serde_json::from_value(json!([
+            {"handedInDate": 1, "handedInBlank": true, "id": 0, "flowId": 6}
+        ]))
+        .unwrap();
         assert_eq!(
-            envelope_message(body),
-            "start and end may be at most 30 days apart"
+            (listed[0].id, listed[0].flow_id, listed[0].handed_in_blank),
+            (0, 6, Some(true))
         );
-        assert_eq!(envelope_message("Bad\n  request"), "Bad request");
+        // The envelope the client read before is not what WISEflow answers.
+        let enveloped = json!({"success": true, "data": [], "pagination": {"total": 0}});
+        assert!(serde_json::from_value::<Vec<WireMasterSubmission>>(enveloped).is_err());
+    }
+
+    #[test]
+    fn submission_windows_are_seconds_at_most_30_days_apart_and_never_empty() {
+        let day_ms = 86_400_000;
+        let start = 1_764_000_000_000;
+        assert_eq!(
+            submission_windows(start, start + day_ms),
+            vec![(1_764_000_000, 1_764_086_400)]
+        );
+        assert_eq!(
+            submission_windows(start, start),
+            vec![(1_764_000_000, 1_764_000_001)],
+            "end must be greater than start"
+        );
+        let windows = submission_windows(start, start + 61 * day_ms);
+        assert_eq!(windows.len(), 3);
+        assert!(windows
+            .iter()
+            .all(|(s, e)| s < e && e - s <= SUBMISSION_WINDOW_S));
+        assert!(
+            windows.windows(2).all(|w| w[1].0 == w[0].1 + 1),
+            "{windows:?}"
+        );
+        assert_eq!(windows[2].1, (start + 61 * day_ms) / 1000);
     }
 
     #[test]

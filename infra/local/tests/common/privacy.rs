@@ -99,7 +99,9 @@ pub async fn peek_queue(local: &flyt_local::Local, logical_id: &str) -> Vec<Stri
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(10)
-            .visibility_timeout(60)
+            // Long enough that the loop never receives its own messages again on a busy machine
+            // (which would make their first receipt handles invalid).
+            .visibility_timeout(600)
             .message_attribute_names("All")
             .send()
             .await

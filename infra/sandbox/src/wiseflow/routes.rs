@@ -2,8 +2,8 @@
 //!
 //! Newer routes (`/v1/flows/...`) answer in WISEflow's envelope
 //! `{success, data, error, pagination}`; older ones (`/v1/flow/...`,
-//! `/v1/license/sis/...`) answer bare objects or arrays and, mostly, errors with
-//! an empty body. `/v1/license/submissions` answers in the envelope.
+//! `/v1/license/...`) answer bare objects or arrays and, mostly, errors with
+//! an empty body. Every exchange is checked against `contracts/wiseflow.yaml`.
 //!
 //! Thesis files are served without auth from `/files/{fileId}?signature=…`,
 //! the links `/v1/flows/{flowId}/submissions/{id}/files` hands out, as
@@ -13,8 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::base64::engine::general_purpose::STANDARD;
-use ::base64::Engine as _;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -25,10 +23,11 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::directory::{Flow, Participant};
+use super::directory::Participant;
 use super::{
     ExplanationOutcome, ExplanationView, ReassessmentOutcome, SubmissionLookup, WiseflowState,
 };
+use crate::contract::ContractCheck;
 use crate::theses::Download;
 use crate::SandboxThesis;
 
@@ -37,21 +36,19 @@ type Shared = Arc<WiseflowState>;
 const TOKEN_PATH: &str = "/v1/oauth2/token";
 /// Participants per page when `limit` is absent, and the most a page may hold.
 const MAX_PAGE: usize = 100;
-/// `state` of every flow: CONCLUDED (grades are out, so appeals can come).
-const FLOW_STATE_CONCLUDED: u8 = 4;
-/// `type` of every flow: FLOWHANDIN.
-const FLOW_TYPE_HANDIN: u32 = 16;
+/// `variant` of every flow the sandbox derives from FS: ORDINARY.
+const VARIANT_ORDINARY: u8 = 0;
 /// Where a participant opens an explanation.
 const SSO_BASE: &str = "https://europe.wiseflow.net/sso/explanation";
-/// The widest `/license/submissions` window WISEflow accepts: 30 days, in milliseconds.
-const MAX_SUBMISSION_WINDOW_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// The widest `/license/submissions` window WISEflow accepts: 30 days, in seconds.
+const MAX_SUBMISSION_WINDOW_S: i64 = 30 * 24 * 60 * 60;
 
-/// All WISEflow routes. Order per request: counting and faults, then auth
-/// (API key or bearer token; the token route and the file links need
-/// neither). `/_sandbox/*` bypasses all of it.
-pub(crate) fn router(state: Shared) -> Router {
+/// All WISEflow routes. Order per request: counting and faults, then the contract check
+/// (`contracts/wiseflow.yaml`), then auth (API key or bearer token; the token route and the
+/// file links need neither). `/_sandbox/*` bypasses all of it.
+pub(crate) fn router(state: Shared, contract: ContractCheck) -> Router {
     let protected = Router::new()
-        .route("/v1/license/sis/flows/{sis_code}", get(flows_by_sis_code))
+        .route("/v1/sources/search", post(search_sources))
         .route("/v1/flow/{flow_id}", get(flow))
         .route("/v1/flows/{flow_id}/participants", get(participants))
         .route("/v1/license/submissions", get(license_submissions))
@@ -64,9 +61,10 @@ pub(crate) fn router(state: Shared) -> Router {
             get(submission_files),
         )
         .route("/v1/flow/{flow_id}/reassessment", post(reassessment))
+        .route("/v1/flows/{flow_id}/remarking", get(remarking))
         .route(
-            "/v1/flows/{flow_id}/reassessment/grades",
-            get(reassessment_grades),
+            "/v1/flow/{flow_id}/assessments/{participant_id}",
+            get(assessment),
         )
         .route(
             "/v1/flow/{flow_id}/explanation/request",
@@ -81,9 +79,42 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(TOKEN_PATH, post(token))
         .route("/files/{file_id}", get(download_file))
         .merge(protected)
+        .layer(from_fn_with_state(contract, crate::contract::enforce))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::wiseflow_routes())
         .with_state(state)
+}
+
+/// A page of a remarking flow's participants (no user: WISEflow has not synchronised them from
+/// the SIS), or 404 when no flow has the id.
+fn remarking_participants(state: &WiseflowState, id: u64, offset: usize, limit: usize) -> Response {
+    let Some(all) = state.remarking_participants(id) else {
+        return envelope_error(
+            StatusCode::NOT_FOUND,
+            "FLOW_NOT_FOUND",
+            &format!("flow {id} not found"),
+        );
+    };
+    let data: Vec<Value> = all
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(limit)
+        .map(|(position, (participant_id, candidate))| {
+            json!({
+                "participantId": participant_id,
+                "number": position + 1,
+                "uniqueExamId": candidate,
+                "submissionId": null,
+            })
+        })
+        .collect();
+    Json(json!({
+        "success": true,
+        "data": data,
+        "pagination": { "limit": limit, "offset": offset, "total": all.len() },
+    }))
+    .into_response()
 }
 
 /// An error in WISEflow's envelope: `{success: false, data: null, error}`.
@@ -138,7 +169,7 @@ impl Drop for PatchWatch {
 }
 
 /// Lets a request through with the right `x-api-key` or a live bearer
-/// token; anything else is 401 with an empty body.
+/// token; anything else is 401 with the JSON string `"Unauthorized"`.
 async fn require_auth(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let api_key = headers
@@ -155,7 +186,7 @@ async fn require_auth(State(state): State<Shared>, req: Request, next: Next) -> 
     if api_key || bearer() {
         next.run(req).await
     } else {
-        empty(StatusCode::UNAUTHORIZED)
+        (StatusCode::UNAUTHORIZED, Json("Unauthorized")).into_response()
     }
 }
 
@@ -208,35 +239,67 @@ fn flow_id(raw: &str) -> Option<u64> {
     raw.parse().ok()
 }
 
-async fn flows_by_sis_code(State(state): State<Shared>, Path(sis_code): Path<String>) -> Response {
-    let Some(pattern) = STANDARD
-        .decode(sis_code.as_bytes())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-    else {
-        return empty(StatusCode::BAD_REQUEST);
-    };
-    let flows: Vec<Value> = state
-        .flows_matching(&pattern)
-        .iter()
-        .map(|(flow, purpose)| search_flow(flow, *purpose))
-        .collect();
-    Json(flows).into_response()
+/// Body of `POST /v1/sources/search`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceSearch {
+    source_code: String,
+    flow_id: Option<u64>,
 }
 
-/// A `search-flow` object.
-fn search_flow(flow: &Flow, purpose: u8) -> Value {
-    json!({
-        "flowId": flow.id,
-        "sisCode": flow.sis_code,
-        "creationDate": flow.created_ms,
-        "state": FLOW_STATE_CONCLUDED,
-        "type": FLOW_TYPE_HANDIN,
-        "variant": 0,
-        "purpose": purpose,
-        "combinedMainFlowId": null,
-        "combinedSubFlowIds": [],
-    })
+/// `POST /v1/sources/search`: the sources (SIS codes) matching `sourceCode`, `||`-separated parts
+/// where `*` is a wildcard and at least one part has 3 or more characters, each with its flow, in
+/// the envelope and paged with `offset` and `limit` (at most 100). A body that breaks the rules is
+/// 400 in the envelope.
+async fn search_sources(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let search = match serde_json::from_slice::<SourceSearch>(&body) {
+        Ok(search) => search,
+        Err(_) => {
+            return envelope_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_BODY",
+                "the body must be {sourceCode, flowId?}",
+            )
+        }
+    };
+    if !search
+        .source_code
+        .split("||")
+        .any(|part| part.trim_matches('*').chars().count() >= 3)
+    {
+        return envelope_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_SOURCE_CODE",
+            "at least one part of sourceCode needs 3 or more characters",
+        );
+    }
+    let (offset, limit) = match page_of(&query) {
+        Ok(page) => page,
+        Err(message) => return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PAGING", &message),
+    };
+    let sources: Vec<Value> = state
+        .flows_matching(&search.source_code)
+        .iter()
+        .filter(|(flow, _)| search.flow_id.is_none_or(|id| id == flow.id))
+        .map(|(flow, _)| {
+            json!({
+                "sourceId": flow.id,
+                "code": flow.sis_code,
+                "flow": { "flowid": flow.id, "title": flow.name(), "state": "CONCLUDED" },
+            })
+        })
+        .collect();
+    let data: Vec<&Value> = sources.iter().skip(offset).take(limit).collect();
+    Json(json!({
+        "success": true,
+        "data": data,
+        "pagination": { "limit": limit, "offset": offset, "total": sources.len() },
+    }))
+    .into_response()
 }
 
 async fn flow(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
@@ -247,30 +310,37 @@ async fn flow(State(state): State<Shared>, Path(raw_id): Path<String>) -> Respon
         "id": flow.id,
         "name": flow.name(),
         "subName": flow.sub_name(),
-        "creationDate": flow.created_ms,
-        "type": FLOW_TYPE_HANDIN,
-        "state": FLOW_STATE_CONCLUDED,
-        "variant": 0,
+        "variant": VARIANT_ORDINARY,
         "purpose": purpose,
-        "participantStartDate": null,
-        "participantEndDate": null,
-        "assessorStartDate": null,
-        "assessorEndDate": null,
         "sisInformation": [{ "code": flow.sis_code }],
-        "combinedMainFlowId": null,
-        "combinedSubFlowIds": [],
     }))
     .into_response()
 }
 
-/// A `basic-user` object for a participant.
+/// A `basic-user` object for a participant: its names and a made-up phone number, as WISEflow
+/// sends them, and no external ids (which a licence configures).
 fn user(participant: &Participant) -> Value {
     json!({
         "id": participant.user_id,
         "firstName": participant.first_name,
         "lastName": participant.last_name,
-        "phone": null,
-        "externalIds": [{ "name": "kandidatnr", "value": participant.candidate_number }],
+        "phone": format!("+47 4{:07}", participant.user_id % 10_000_000),
+        "externalIds": [],
+    })
+}
+
+/// The `offset` and `limit` of a paged route (`limit` 1 to 100, default 100), or why they are
+/// refused.
+fn page_of(query: &HashMap<String, String>) -> Result<(usize, usize), String> {
+    paging(query, "offset", 0).and_then(|offset| {
+        let limit = paging(query, "limit", MAX_PAGE)?;
+        if (1..=MAX_PAGE).contains(&limit) {
+            Ok((offset, limit))
+        } else {
+            Err(format!(
+                "limit must be between 1 and {MAX_PAGE}, got {limit}"
+            ))
+        }
     })
 }
 
@@ -289,42 +359,31 @@ async fn participants(
     Path(raw_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let page = paging(&query, "offset", 0).and_then(|offset| {
-        let limit = paging(&query, "limit", MAX_PAGE)?;
-        if (1..=MAX_PAGE).contains(&limit) {
-            Ok((offset, limit))
-        } else {
-            Err(format!(
-                "limit must be between 1 and {MAX_PAGE}, got {limit}"
-            ))
-        }
-    });
-    let (offset, limit) = match page {
+    let (offset, limit) = match page_of(&query) {
         Ok(page) => page,
         Err(message) => return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PAGING", &message),
     };
-    let Some(all) = flow_id(&raw_id).and_then(|id| state.participants(id)) else {
+    let Some(id) = flow_id(&raw_id) else {
         return envelope_error(
             StatusCode::NOT_FOUND,
             "FLOW_NOT_FOUND",
             &format!("flow {raw_id} not found"),
         );
     };
+    let Some(all) = state.participants(id) else {
+        return remarking_participants(&state, id, offset, limit);
+    };
     let data: Vec<Value> = all
         .iter()
+        .enumerate()
         .skip(offset)
         .take(limit)
-        .map(|participant| {
+        .map(|(position, participant)| {
             json!({
                 "participantId": participant.id,
-                "userId": participant.user_id,
+                "number": position + 1,
                 "uniqueExamId": participant.candidate_number,
-                "number": participant.candidate_number,
-                "activated": true,
                 "submissionId": null,
-                "groupId": null,
-                "assessorIds": [],
-                "assessorGroupIds": [],
                 "user": user(participant),
             })
         })
@@ -415,42 +474,30 @@ async fn request_explanation(
         .into_response()
 }
 
-/// An `explanation-basic` object.
+/// An `explanation-basic` object, its times in unix seconds; `acceptDate` only once the
+/// response is accepted.
 fn explanation_basic(view: &ExplanationView) -> Value {
     let e = &view.explanation;
-    let assigned = e.state >= 1;
-    json!({
+    let mut participant = json!({
+        "participantId": e.participant_id,
+        "ssoUrl": format!("{SSO_BASE}/{}", e.id),
+    });
+    if let Some(known) = &view.participant {
+        participant["user"] = user(known);
+    }
+    let mut basic = json!({
         "explanationId": e.id,
         "flowId": e.flow_id,
         "title": view.flow.name(),
-        "subtitle": view.flow.sub_name(),
-        "requestDate": e.request_date_ms,
-        "assignDate": e.assign_date_ms,
-        "acceptDate": e.accept_date_ms,
-        "dueDate": e.due_date,
+        "requestDate": e.request_date_ms / 1000,
         "state": e.state,
         "showJustification": e.show_justification,
-        "participant": {
-            "participantId": e.participant_id,
-            "user": view.participant.as_ref().map(user),
-            "ssoUrl": format!("{SSO_BASE}/{}", e.id),
-        },
-        "assignedAssessor": assigned.then(|| json!({
-            "assessorId": 1,
-            "user": {
-                "id": 1,
-                "firstName": "Assessor",
-                "lastName": "One",
-                "phone": null,
-                "externalIds": [],
-            },
-        })),
-        "assignedBy": assigned.then(|| json!({
-            "userId": 2,
-            "firstName": "Exam",
-            "lastName": "Office",
-        })),
-    })
+        "participant": participant,
+    });
+    if let Some(accepted) = e.accept_date_ms {
+        basic["acceptDate"] = json!(accepted / 1000);
+    }
+    basic
 }
 
 async fn explanation_requests(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
@@ -529,97 +576,64 @@ async fn set_show_justification(
     }
 }
 
-/// A required unix-time parameter of `/license/submissions`, in milliseconds.
-fn unix_time(query: &HashMap<String, String>, name: &str) -> Result<i64, String> {
-    let raw = query.get(name).map(|raw| raw.trim()).unwrap_or_default();
-    if raw.is_empty() {
-        return Err(format!(
-            "parameters start and end are required (unix time in milliseconds); {name} is missing"
-        ));
-    }
-    raw.parse()
-        .map_err(|_| format!("{name} must be a unix time in milliseconds, got {raw:?}"))
+/// A required unix-time parameter of `/license/submissions`, in seconds (the unit
+/// `contracts/wiseflow.yaml` assumes).
+fn unix_time(query: &HashMap<String, String>, name: &str) -> Option<i64> {
+    query.get(name)?.trim().parse().ok()
 }
 
-/// The window `[start, end]` and the wanted `purpose` of a
-/// `/license/submissions` query, or what is wrong with it.
-fn submission_query(query: &HashMap<String, String>) -> Result<(i64, i64, Option<u8>), String> {
+/// The window `[start, end]` (unix seconds), the wanted `purpose` and whether assessed
+/// submissions are asked for, or `None` when the query breaks WISEflow's rules: `start`, `end` and
+/// `purpose` required, `end` greater than `start` and at most 30 days after it, `assessed` a
+/// boolean (default true).
+fn submission_query(query: &HashMap<String, String>) -> Option<(i64, i64, u8, bool)> {
     let start = unix_time(query, "start")?;
     let end = unix_time(query, "end")?;
-    if end < start {
-        return Err(format!("end ({end}) must not be before start ({start})"));
+    if end <= start || end - start > MAX_SUBMISSION_WINDOW_S {
+        return None;
     }
-    if end - start > MAX_SUBMISSION_WINDOW_MS {
-        return Err(format!(
-            "start and end may be at most 30 days apart; they are {:.1} days apart",
-            (end - start) as f64 / 86_400_000.0
-        ));
-    }
-    let purpose = match query.get("purpose").map(|raw| raw.trim()) {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<u8>()
-                .ok()
-                .filter(|purpose| *purpose <= super::PURPOSE_MASTER)
-                .ok_or_else(|| format!("purpose must be 0, 1, 2 or 3, got {raw:?}"))?,
-        ),
+    let purpose = query
+        .get("purpose")?
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|purpose| *purpose <= super::PURPOSE_MASTER)?;
+    let assessed = match query.get("assessed").map(|raw| raw.trim()) {
+        None => true,
+        Some(raw) => raw.parse().ok()?,
     };
-    Ok((start, end, purpose))
+    Some((start, end, purpose, assessed))
 }
 
-/// `GET /v1/license/submissions?start&end&purpose`: the submissions handed
-/// in within `[start, end]` (unix milliseconds, at most 30 days apart),
-/// oldest first, paged with `offset` and `limit`. Only master theses
-/// (`purpose` 3) have submissions here.
+/// `GET /v1/license/submissions?start&end&purpose[&assessed]`: a bare array of the submissions
+/// handed in within `[start, end]` (unix seconds), oldest first, unpaged, as
+/// `submission-list-item`s. `assessed` (default true) picks the graded theses, false the
+/// ungraded ones. Only master theses (`purpose` 3) have submissions here. A query that breaks
+/// the rules gets 400 with an empty body.
 async fn license_submissions(
     State(state): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (start, end, purpose) = match submission_query(&query) {
-        Ok(window) => window,
-        Err(message) => {
-            return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETERS", &message)
-        }
+    let Some((start, end, purpose, assessed)) = submission_query(&query) else {
+        return empty(StatusCode::BAD_REQUEST);
     };
-    let page = paging(&query, "offset", 0).and_then(|offset| {
-        let limit = paging(&query, "limit", MAX_PAGE)?;
-        if (1..=MAX_PAGE).contains(&limit) {
-            Ok((offset, limit))
-        } else {
-            Err(format!(
-                "limit must be between 1 and {MAX_PAGE}, got {limit}"
-            ))
-        }
-    });
-    let (offset, limit) = match page {
-        Ok(page) => page,
-        Err(message) => return envelope_error(StatusCode::BAD_REQUEST, "INVALID_PAGING", &message),
-    };
-    let all: Vec<SandboxThesis> = if purpose.is_none_or(|p| p == super::PURPOSE_MASTER) {
-        state.theses_handed_in(start, end)
+    let listed: Vec<Value> = if purpose == super::PURPOSE_MASTER {
+        state.theses_handed_in(start * 1000, end * 1000 + 999)
     } else {
         Vec::new()
-    };
-    let data: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|thesis| {
-            json!({
-                "submissionId": thesis.submission_id,
-                "flowId": thesis.flow_id,
-                "participantId": thesis.participant_id,
-                "handedInDate": thesis.handed_in_ms,
-                "purpose": super::PURPOSE_MASTER,
-            })
+    }
+    .into_iter()
+    .filter(|thesis| state.graded(thesis) == assessed)
+    .map(|thesis| {
+        json!({
+            "id": thesis.submission_id,
+            "flowId": thesis.flow_id,
+            "handedInBlank": false,
+            "handedInDate": thesis.handed_in_ms / 1000,
         })
-        .collect();
-    Json(json!({
-        "success": true,
-        "data": data,
-        "pagination": { "limit": limit, "offset": offset, "total": all.len() },
-    }))
-    .into_response()
+    })
+    .collect();
+    Json(listed).into_response()
 }
 
 /// An error to answer in WISEflow's envelope.
@@ -774,31 +788,49 @@ async fn download_file(
     }
 }
 
-/// `GET /v1/flows/{flowId}/reassessment/grades`: the graded reassessments on
-/// the reassessment flow of a flow, `{reassessmentFlowId, grades:
-/// [{participantNumber, grade, gradedAt}]}` in the envelope; 404 when the flow
-/// has no reassessment flow. The route and its fields are this project's
-/// assumption [I]: WISEflow's specification does not show where a
-/// reassessment's grades are read.
-async fn reassessment_grades(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
-    let Some((reassessment_flow_id, grades)) =
-        flow_id(&raw_id).and_then(|id| state.reassessment_grades(id))
-    else {
+/// `GET /v1/flows/{flowId}/remarking`: the id of the flow's remarking flow, the one
+/// `POST /v1/flow/{flowId}/reassessment` made, in the envelope; `data` null while there is none,
+/// an empty 404 for an unknown flow.
+async fn remarking(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
+    match flow_id(&raw_id).and_then(|id| state.remarking_flow(id)) {
+        Some(remarking) => Json(json!({
+            "success": true,
+            "data": remarking.map(|id| json!({ "flowId": id })),
+        }))
+        .into_response(),
+        None => empty(StatusCode::NOT_FOUND),
+    }
+}
+
+/// `GET /v1/flow/{flowId}/assessments/{participantId}`: a participant's assessment on a
+/// (remarking) flow in the envelope: `grade` and `date` (unix seconds) once graded, `id` null
+/// before; 404 in the envelope for an unknown flow or participant.
+async fn assessment(
+    State(state): State<Shared>,
+    Path((raw_flow, raw_participant)): Path<(String, String)>,
+) -> Response {
+    let graded = flow_id(&raw_flow)
+        .zip(raw_participant.parse::<u64>().ok())
+        .and_then(|(flow, participant)| {
+            state
+                .remarking_graded_at(flow, participant)
+                .map(|at| (participant, at))
+        });
+    let Some((participant_id, graded_at)) = graded else {
         return envelope_error(
             StatusCode::NOT_FOUND,
-            "notFound",
-            "the flow has no reassessment flow",
+            "NOT_FOUND",
+            &format!("flow {raw_flow} has no participant {raw_participant}"),
         );
     };
-    let grades: Vec<Value> = grades
-        .into_iter()
-        .map(|(number, graded_at)| {
-            json!({ "participantNumber": number, "grade": "B", "gradedAt": graded_at })
-        })
-        .collect();
-    Json(json!({
-        "success": true,
-        "data": { "reassessmentFlowId": reassessment_flow_id, "grades": grades },
-    }))
-    .into_response()
+    let data = match graded_at.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok()) {
+        Some(at) => json!({
+            "id": participant_id,
+            "participantId": participant_id,
+            "grade": "B",
+            "date": at.timestamp(),
+        }),
+        None => json!({ "id": null, "participantId": participant_id }),
+    };
+    Json(json!({ "success": true, "data": data })).into_response()
 }

@@ -94,13 +94,15 @@ async fn a_late_answer_still_means_the_write_took_effect() {
     let isbn = sandbox.bokbasen.items(Report::Objects)[0].isbn13.clone();
     sandbox.alma.set_faults(Faults {
         timeout_rate: 1.0,
-        timeout_delay_ms: 300,
+        timeout_delay_ms: 4000,
         ..Faults::default()
     });
+    // The client waits long enough for its request to reach the server on a busy machine, and
+    // gives up long before the answer.
     let result = client
         .put(format!("{}/v1/books/{isbn}/objects/ol", sandbox.alma_url))
         .header("authorization", "apikey local-alma-key")
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_millis(1000))
         .json(
             &json!({ "isbn": isbn, "kind": "objects", "type": "ol", "version": 4, "content": {} }),
         )

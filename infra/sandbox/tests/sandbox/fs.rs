@@ -514,12 +514,13 @@ async fn registration_answers_held_back_or_never_given_are_counted() {
     });
     sandbox.fs.set_faults(Faults {
         timeout_rate: 1.0,
-        timeout_delay_ms: 400,
+        timeout_delay_ms: 3000,
         ..Faults::default()
     });
-    // A caller that gives up before the answer: the registration is made, the answer lost.
+    // A caller that gives up before the answer: the registration is made, the answer lost. It
+    // waits long enough for its request to reach the server on a busy machine.
     let impatient = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(100))
+        .timeout(std::time::Duration::from_millis(1000))
         .build()
         .unwrap();
     let sent = impatient

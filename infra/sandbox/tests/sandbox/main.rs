@@ -63,3 +63,17 @@ fn elements(xml: &str, tag: &str) -> Vec<String> {
         .filter_map(|rest| rest.split_once(&close).map(|(text, _)| text.to_owned()))
         .collect()
 }
+
+/// Takes the sandbox's contract violations and asserts that they are exactly the ones a test made
+/// on purpose (one per expected text, in order): the check sees a request the contract forbids.
+fn expect_violations(sandbox: &Sandbox, expected: &[&str]) {
+    let seen: Vec<String> = sandbox
+        .take_contract_violations()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(seen.len(), expected.len(), "{seen:#?}");
+    for (seen, expected) in seen.iter().zip(expected) {
+        assert!(seen.contains(expected), "{seen} names {expected}");
+    }
+}

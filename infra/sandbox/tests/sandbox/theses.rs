@@ -8,8 +8,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ::base64::engine::general_purpose::STANDARD;
-use ::base64::Engine as _;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -28,7 +26,7 @@ use tokio::net::TcpListener;
 
 const WISEFLOW_KEY: &str = "local-wiseflow-key";
 const WEBHOOK_SECRET: &str = "thesis-webhook-secret";
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+const DAY_S: i64 = 24 * 60 * 60;
 
 /// A sandbox with small Bokbasen reports, the default FS (185 on Inspera, 194 on WISEflow) and
 /// 14 theses per institution.
@@ -67,34 +65,24 @@ async fn wiseflow_get(
     .await
 }
 
-/// `GET /v1/license/submissions` for `[start, end]`, every page of `limit`; returns the items.
+/// `GET /v1/license/submissions` for `[start, end]` (unix seconds), assessed or not; returns the
+/// bare array's items.
 async fn submissions_between(
     client: &reqwest::Client,
     sandbox: &Sandbox,
     start: i64,
     end: i64,
-    limit: usize,
+    assessed: bool,
 ) -> Vec<Value> {
-    let mut items = Vec::new();
-    loop {
-        let query = [
-            ("start", start.to_string()),
-            ("end", end.to_string()),
-            ("purpose", "3".to_owned()),
-            ("offset", items.len().to_string()),
-            ("limit", limit.to_string()),
-        ];
-        let (status, body) = wiseflow_get(client, sandbox, "/license/submissions", &query).await;
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["success"], true);
-        let page = body["data"].as_array().expect("data").clone();
-        assert!(page.len() <= limit);
-        let total = body["pagination"]["total"].as_u64().expect("total") as usize;
-        items.extend(page);
-        if items.len() >= total {
-            return items;
-        }
-    }
+    let query = [
+        ("start", start.to_string()),
+        ("end", end.to_string()),
+        ("purpose", "3".to_owned()),
+        ("assessed", assessed.to_string()),
+    ];
+    let (status, body) = wiseflow_get(client, sandbox, "/license/submissions", &query).await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().expect("a bare array").clone()
 }
 
 /// The SHA-256 of `bytes`, lowercase hex.
@@ -131,73 +119,81 @@ async fn wiseflow_lists_master_submissions_in_windows_of_at_most_30_days() {
     assert_eq!(theses.len(), 14, "institution 194 alone is on WISEflow");
     assert!(theses.iter().all(|t| t.institution == "194"));
 
-    let now = Utc::now().timestamp_millis();
+    let now = Utc::now().timestamp();
     let too_wide = [
-        ("start", (now - 31 * DAY_MS).to_string()),
+        ("start", (now - 31 * DAY_S).to_string()),
         ("end", now.to_string()),
         ("purpose", "3".to_owned()),
     ];
     let (status, body) = wiseflow_get(&client, &sandbox, "/license/submissions", &too_wide).await;
-    assert_eq!(status, 400);
-    assert_eq!(body["success"], false);
-    let message = body["error"]["message"].as_str().expect("message");
-    assert!(
-        message.contains("start") && message.contains("end") && message.contains("30 days"),
-        "{message}"
+    assert_eq!(
+        (status, body),
+        (400, Value::Null),
+        "more than 30 days: 400, no body"
     );
-    for missing in ["start", "end"] {
-        let query: Vec<(&str, String)> = [("start", now - DAY_MS), ("end", now)]
+    let empty_window = [
+        ("start", now.to_string()),
+        ("end", now.to_string()),
+        ("purpose", "3".to_owned()),
+    ];
+    let (status, _) = wiseflow_get(&client, &sandbox, "/license/submissions", &empty_window).await;
+    assert_eq!(status, 400, "end must be greater than start");
+    for missing in ["start", "end", "purpose"] {
+        let query: Vec<(&str, String)> = [("start", now - DAY_S), ("end", now), ("purpose", 3)]
             .into_iter()
             .filter(|(name, _)| *name != missing)
             .map(|(name, value)| (name, value.to_string()))
             .collect();
         let (status, body) = wiseflow_get(&client, &sandbox, "/license/submissions", &query).await;
-        assert_eq!(status, 400, "without {missing}");
-        let message = body["error"]["message"].as_str().expect("message");
-        assert!(message.contains(missing), "{message}");
+        assert_eq!((status, body), (400, Value::Null), "without {missing}");
+        crate::expect_violations(
+            &sandbox,
+            &[&format!("required query parameter '{missing}' is missing")],
+        );
     }
 
-    let recent = submissions_between(&client, &sandbox, now - 30 * DAY_MS, now, 100).await;
-    let older = submissions_between(
-        &client,
-        &sandbox,
-        now - 60 * DAY_MS,
-        now - 30 * DAY_MS - 1,
-        5,
-    )
-    .await;
-    assert!(
-        !recent.is_empty() && !older.is_empty(),
-        "both windows hold theses"
-    );
     let mut listed = BTreeSet::new();
-    for item in recent.iter().chain(&older) {
-        assert_eq!(item["purpose"], 3);
-        let submission_id = item["submissionId"].as_u64().expect("submissionId");
-        assert!(listed.insert(submission_id), "{submission_id} listed twice");
-        let thesis = theses
-            .iter()
-            .find(|t| t.submission_id == Some(submission_id))
-            .expect("a known submission");
-        assert_eq!(item["flowId"].as_u64(), thesis.flow_id);
-        assert_eq!(item["participantId"].as_u64(), thesis.participant_id);
-        assert_eq!(item["handedInDate"].as_i64(), Some(thesis.handed_in_ms));
+    let mut unassessed = 0;
+    for (start, end) in [
+        (now - 30 * DAY_S, now),
+        (now - 60 * DAY_S, now - 30 * DAY_S - 1),
+    ] {
+        for assessed in [true, false] {
+            for item in submissions_between(&client, &sandbox, start, end, assessed).await {
+                let submission_id = item["id"].as_u64().expect("id");
+                assert!(listed.insert(submission_id), "{submission_id} listed twice");
+                let thesis = theses
+                    .iter()
+                    .find(|t| t.submission_id == Some(submission_id))
+                    .expect("a known submission");
+                assert_eq!(item["flowId"].as_u64(), thesis.flow_id);
+                assert_eq!(item["handedInBlank"], false);
+                let handed_in = item["handedInDate"].as_i64().expect("handedInDate");
+                assert_eq!(handed_in, thesis.handed_in_ms / 1000, "unix seconds");
+                assert!((start..=end).contains(&handed_in));
+                assert_eq!(thesis.graded_at.is_some(), assessed);
+                unassessed += usize::from(!assessed);
+            }
+        }
     }
     let expected: BTreeSet<u64> = theses.iter().filter_map(|t| t.submission_id).collect();
-    assert_eq!(listed, expected, "two 30-day windows find every thesis");
-    for item in &recent {
-        assert!(item["handedInDate"].as_i64().expect("date") >= now - 30 * DAY_MS);
-    }
+    assert_eq!(
+        listed, expected,
+        "two 30-day windows, assessed and not, find every thesis"
+    );
+    assert!(
+        unassessed > 0,
+        "an ungraded thesis is listed only as not assessed"
+    );
 
     let examinations = [
-        ("start", (now - 30 * DAY_MS).to_string()),
+        ("start", (now - 30 * DAY_S).to_string()),
         ("end", now.to_string()),
         ("purpose", "0".to_owned()),
     ];
     let (status, body) =
         wiseflow_get(&client, &sandbox, "/license/submissions", &examinations).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["data"], serde_json::json!([]));
+    assert_eq!((status, body), (200, serde_json::json!([])));
 }
 
 #[tokio::test]
@@ -244,16 +240,15 @@ async fn wiseflow_describes_submissions_and_serves_their_files() {
         assert_eq!(status, 200);
         assert_eq!(flow["purpose"], 3);
         assert_eq!(flow["sisInformation"][0]["code"], thesis.sis_code.as_str());
-        let sis_code = STANDARD
-            .encode(&thesis.sis_code)
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D");
-        let sis_path = format!("/license/sis/flows/{sis_code}");
-        let (status, found) = wiseflow_get(&client, &sandbox, &sis_path, &[]).await;
+        let (status, found) = send(
+            client
+                .post(format!("{}/v1/sources/search", sandbox.wiseflow_url))
+                .header("x-api-key", WISEFLOW_KEY)
+                .json(&serde_json::json!({ "sourceCode": thesis.sis_code })),
+        )
+        .await;
         assert_eq!(status, 200, "{found}");
-        assert_eq!(found[0]["flowId"], flow_id);
-        assert_eq!(found[0]["purpose"], 3);
+        assert_eq!(found["data"][0]["flow"]["flowid"], flow_id);
     }
 
     let restricted = thesis_with(&theses, ThesisCase::Restricted);
@@ -615,14 +610,20 @@ async fn an_ungraded_thesis_is_served_without_a_grade_until_it_is_graded() {
 }
 
 #[tokio::test]
-async fn wiseflow_lists_a_reassessment_grade_once_the_reassessment_flow_exists_and_is_graded() {
+async fn wiseflow_gives_a_reassessment_grade_on_the_remarking_flow_once_graded() {
     let sandbox = sandbox().await;
     let client = reqwest::Client::new();
     let thesis = thesis_with(&sandbox.wiseflow.theses(), ThesisCase::Ordinary);
     let flow_id = thesis.flow_id.unwrap();
-    let grades = format!("/flows/{flow_id}/reassessment/grades");
-    let (status, body) = wiseflow_get(&client, &sandbox, &grades, &[]).await;
-    assert_eq!(status, 404, "no reassessment flow yet: {body}");
+    let remarking = format!("/flows/{flow_id}/remarking");
+    let (status, body) = wiseflow_get(&client, &sandbox, &remarking, &[]).await;
+    assert_eq!(
+        (status, &body["data"]),
+        (200, &Value::Null),
+        "no remarking flow yet"
+    );
+    let (status, body) = wiseflow_get(&client, &sandbox, "/flows/999999/remarking", &[]).await;
+    assert_eq!((status, body), (404, Value::Null));
 
     let (status, _) = send(
         client
@@ -635,26 +636,50 @@ async fn wiseflow_lists_a_reassessment_grade_once_the_reassessment_flow_exists_a
     )
     .await;
     assert_eq!(status, 201);
-    let (status, body) = wiseflow_get(&client, &sandbox, &grades, &[]).await;
-    assert_eq!(status, 200, "{body}");
+    let (_, body) = wiseflow_get(&client, &sandbox, &remarking, &[]).await;
+    let remarking_flow = body["data"]["flowId"].as_u64().expect("the remarking flow");
+    let reassessment = sandbox.wiseflow.reassessments()[&flow_id].reassessment_flow_id;
     assert_eq!(
-        body["data"]["grades"],
-        serde_json::json!([]),
-        "not graded yet"
+        remarking_flow, reassessment,
+        "the flow the reassessment call made"
     );
 
+    let (status, page) = wiseflow_get(
+        &client,
+        &sandbox,
+        &format!("/flows/{remarking_flow}/participants"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let participant = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["uniqueExamId"] == thesis.candidate_number.as_str())
+        .expect("the candidate is on the remarking flow")["participantId"]
+        .as_u64()
+        .unwrap();
+    let assessment = format!("/flow/{remarking_flow}/assessments/{participant}");
+    let (status, body) = wiseflow_get(&client, &sandbox, &assessment, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["id"], Value::Null, "not graded yet");
+    assert!(body["data"].get("grade").is_none());
+
+    let when = Utc::now();
     sandbox
         .wiseflow
         .thesis_grading()
-        .grade_reassessment(&thesis.candidate_number, Utc::now());
-    let (_, body) = wiseflow_get(&client, &sandbox, &grades, &[]).await;
-    let listed = body["data"]["grades"].as_array().expect("grades");
-    assert_eq!(listed.len(), 1, "{body}");
-    assert_eq!(
-        listed[0]["participantNumber"],
-        thesis.candidate_number.as_str()
-    );
-    assert!(listed[0]["gradedAt"].as_str().is_some());
-    let reassessment = sandbox.wiseflow.reassessments()[&flow_id].reassessment_flow_id;
-    assert_eq!(body["data"]["reassessmentFlowId"], reassessment);
+        .grade_reassessment(&thesis.candidate_number, when);
+    let (_, body) = wiseflow_get(&client, &sandbox, &assessment, &[]).await;
+    assert_eq!(body["data"]["grade"], "B");
+    assert_eq!(body["data"]["date"], when.timestamp(), "unix seconds");
+    let (status, body) = wiseflow_get(
+        &client,
+        &sandbox,
+        &format!("/flow/{remarking_flow}/assessments/1"),
+        &[],
+    )
+    .await;
+    assert_eq!((status, &body["success"]), (404, &serde_json::json!(false)));
 }
