@@ -69,7 +69,9 @@ pub struct FsChange {
     pub klagestatus: Option<String>,
     /// `sisKode`: `<course name>||<course code>||<term>||<year>`.
     pub sis_kode: Option<String>,
-    /// `datoBedtOm` (explanation requests only).
+    /// `datoBedtOm` (explanation requests only; assumed). The seed's name for the same date in
+    /// a registration, `datoBegrunnelseBedtOm`, is read too.
+    #[serde(alias = "datoBegrunnelseBedtOm")]
     pub dato_bedt_om: Option<String>,
     /// `endretDato`: when FS recorded the change.
     pub endret_dato: Option<String>,
@@ -288,14 +290,94 @@ pub enum InsperaEventKind {
 }
 
 impl InsperaEventKind {
-    /// The event named by a webhook's `event` / `eventName`, if Flyt handles it.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "explanation_given" => Some(InsperaEventKind::ExplanationGiven),
-            "appeal_decided" => Some(InsperaEventKind::AppealDecided),
-            "thesis_submitted" => Some(InsperaEventKind::ThesisSubmitted),
-            _ => None,
+    const ALL: [InsperaEventKind; 3] = [
+        InsperaEventKind::ExplanationGiven,
+        InsperaEventKind::AppealDecided,
+        InsperaEventKind::ThesisSubmitted,
+    ];
+
+    /// The kind's key in the `INSPERA_EVENT_NAMES` setting, and its default event name.
+    pub fn key(self) -> &'static str {
+        match self {
+            InsperaEventKind::ExplanationGiven => "explanation_given",
+            InsperaEventKind::AppealDecided => "appeal_decided",
+            InsperaEventKind::ThesisSubmitted => "thesis_submitted",
         }
+    }
+}
+
+/// The webhook event names a deployment's Inspera tenants use for what Flyt handles.
+///
+/// Inspera documents only `confirm_final_grades` and `submissions_export_finished` publicly; a
+/// tenant lists its own events (`GET /v1/subscription/events`, which `flyt preflight` reads). The
+/// defaults are Flyt's assumed names (`contracts/inspera.yaml`, `webhooks`), and the deployment sets
+/// the real ones as `explanation_given=<name>,appeal_decided=<name>,thesis_submitted=<name>`
+/// (any subset; the rest keep their defaults).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsperaEventNames {
+    names: [(InsperaEventKind, String); 3],
+}
+
+impl Default for InsperaEventNames {
+    fn default() -> Self {
+        InsperaEventNames {
+            names: InsperaEventKind::ALL.map(|kind| (kind, kind.key().to_owned())),
+        }
+    }
+}
+
+impl InsperaEventNames {
+    /// Reads the setting; an unknown key, a blank name or one name for two kinds is an error
+    /// that names it.
+    pub fn parse(setting: &str) -> std::result::Result<Self, String> {
+        let mut names = InsperaEventNames::default();
+        for pair in setting.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, name) = pair
+                .split_once('=')
+                .map(|(k, n)| (k.trim(), n.trim()))
+                .ok_or_else(|| format!("{pair:?} is not key=event_name"))?;
+            let slot = names
+                .names
+                .iter_mut()
+                .find(|(kind, _)| kind.key() == key)
+                .ok_or_else(|| {
+                    format!(
+                        "{key:?} is not one of {}",
+                        InsperaEventKind::ALL.map(InsperaEventKind::key).join(", ")
+                    )
+                })?;
+            if name.is_empty() {
+                return Err(format!("the event name of {key} is blank"));
+            }
+            slot.1 = name.to_ascii_lowercase();
+        }
+        for (i, (kind, name)) in names.names.iter().enumerate() {
+            if let Some((other, _)) = names.names[i + 1..].iter().find(|(_, n)| n == name) {
+                return Err(format!(
+                    "{} and {} are both named {name:?}",
+                    kind.key(),
+                    other.key()
+                ));
+            }
+        }
+        Ok(names)
+    }
+
+    /// The kind a webhook's `event` / `eventName` stands for, if Flyt handles it (any case).
+    pub fn kind_of(&self, name: &str) -> Option<InsperaEventKind> {
+        let name = name.trim().to_ascii_lowercase();
+        self.names
+            .iter()
+            .find(|(_, configured)| *configured == name)
+            .map(|(kind, _)| *kind)
+    }
+
+    /// The event name configured for `kind`.
+    pub fn name_of(&self, kind: InsperaEventKind) -> &str {
+        self.names
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(kind.key(), |(_, name)| name)
     }
 }
 
@@ -529,11 +611,43 @@ mod tests {
 
     #[test]
     fn inspera_event_names_are_read_case_insensitively() {
+        let names = InsperaEventNames::default();
         assert_eq!(
-            InsperaEventKind::parse("Explanation_Given"),
+            names.kind_of("Explanation_Given"),
             Some(InsperaEventKind::ExplanationGiven)
         );
-        assert_eq!(InsperaEventKind::parse("confirm_final_grades"), None);
+        assert_eq!(names.kind_of("confirm_final_grades"), None);
+    }
+
+    #[test]
+    fn a_deployment_names_its_tenants_events() {
+        let names =
+            InsperaEventNames::parse(" appeal_decided = Confirm_Final_Grades ,thesis_submitted=x")
+                .unwrap();
+        assert_eq!(
+            names.kind_of("confirm_final_grades"),
+            Some(InsperaEventKind::AppealDecided)
+        );
+        assert_eq!(names.kind_of("appeal_decided"), None, "renamed");
+        assert_eq!(
+            names.kind_of("explanation_given"),
+            Some(InsperaEventKind::ExplanationGiven),
+            "the default kept"
+        );
+        assert_eq!(names.name_of(InsperaEventKind::ThesisSubmitted), "x");
+        assert_eq!(
+            InsperaEventNames::parse("").unwrap(),
+            InsperaEventNames::default()
+        );
+        for (setting, names_it) in [
+            ("grades=x", "\"grades\" is not one of explanation_given"),
+            ("appeal_decided", "is not key=event_name"),
+            ("appeal_decided=", "appeal_decided is blank"),
+            ("appeal_decided=explanation_given", "are both named"),
+        ] {
+            let error = InsperaEventNames::parse(setting).unwrap_err();
+            assert!(error.contains(names_it), "{setting}: {error}");
+        }
     }
 
     #[test]

@@ -68,6 +68,34 @@ pub struct Institution {
     pub show_justification: bool,
     /// WISEflow only: which participant field carries FS's kandidatnr (default `uniqueExamId`).
     pub wiseflow_candidate_field: CandidateField,
+    /// What the DigEks proxy does with grades for an exam whose info in FS has no grade scale.
+    pub digeks_grades_without_scale: GradesWithoutScale,
+}
+
+/// What the DigEks proxy does with grades for an exam whose info in FS gives no grade scale
+/// (`karakterskala.karakterer`, an assumed name): the institution decides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradesWithoutScale {
+    /// Refuse the call (422) naming why: nothing unchecked reaches FS. The default.
+    #[default]
+    Refuse,
+    /// Forward the grades unchecked and mark the call's audit line `grade_scale=unchecked`.
+    Forward,
+}
+
+impl std::str::FromStr for GradesWithoutScale {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "refuse" => Ok(GradesWithoutScale::Refuse),
+            "forward" => Ok(GradesWithoutScale::Forward),
+            _ => Err(Error::configuration(format!(
+                "digeks_grades_without_scale {text:?} is not refuse or forward"
+            ))),
+        }
+    }
 }
 
 /// An institution entry as stored; every field optional so that a missing one can be named.
@@ -97,6 +125,10 @@ pub struct InstitutionEntry {
     /// `number` or `externalIds:<name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wiseflow_candidate_field: Option<String>,
+    /// See [`Institution::digeks_grades_without_scale`]: `refuse` (the default when absent) or
+    /// `forward`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digeks_grades_without_scale: Option<String>,
     /// The Feide realm of the institution's people (`uio.no`: the part after `@` in their
     /// eduPersonPrincipalName). Set, it connects the institution to the log overview: its people
     /// sign in and see its executions. Optional; entries without it are read as before.
@@ -207,6 +239,12 @@ impl InstitutionEntry {
             wiseflow_candidate_field: match self.wiseflow_candidate_field.as_deref() {
                 None => CandidateField::default(),
                 Some(field) => field
+                    .parse()
+                    .map_err(|e: Error| e.context(format_args!("institution {org}")))?,
+            },
+            digeks_grades_without_scale: match self.digeks_grades_without_scale.as_deref() {
+                None => GradesWithoutScale::default(),
+                Some(policy) => policy
                     .parse()
                     .map_err(|e: Error| e.context(format_args!("institution {org}")))?,
             },
@@ -511,6 +549,7 @@ mod tests {
             begrunnelse: true,
             show_justification: false,
             wiseflow_candidate_field: None,
+            digeks_grades_without_scale: None,
             feide_realm: Some("uio.no".into()),
         }
     }
@@ -673,6 +712,33 @@ mod tests {
             error
                 .to_string()
                 .contains("wiseflow_candidate_field \"firstName\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn grades_without_a_scale_are_refused_unless_the_institution_forwards_them() {
+        assert_eq!(
+            entry().check().unwrap().digeks_grades_without_scale,
+            GradesWithoutScale::Refuse
+        );
+        let forward = InstitutionEntry {
+            digeks_grades_without_scale: Some("Forward".into()),
+            ..entry()
+        };
+        assert_eq!(
+            forward.check().unwrap().digeks_grades_without_scale,
+            GradesWithoutScale::Forward
+        );
+        let error = InstitutionEntry {
+            digeks_grades_without_scale: Some("maybe".into()),
+            ..entry()
+        }
+        .check()
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("institution uio")
+                && error.to_string().contains("not refuse or forward"),
             "{error}"
         );
     }

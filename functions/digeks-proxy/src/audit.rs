@@ -23,6 +23,9 @@ pub struct Audit {
     pub reason: String,
     /// Milliseconds spent waiting for FS.
     pub fs_ms: u64,
+    /// `unchecked` when grades went to FS without a scale to check them against (the
+    /// institution's `digeks_grades_without_scale` is `forward`); empty otherwise.
+    pub grade_scale: &'static str,
 }
 
 impl Audit {
@@ -56,6 +59,7 @@ impl Audit {
             latency_ms,
             fs_ms = self.fs_ms,
             reason = %self.reason,
+            grade_scale = self.grade_scale,
             "digeks call"
         );
         match status {
@@ -66,6 +70,10 @@ impl Audit {
             500..=599 => Some(LogLine::warning(format!(
                 "{} for client {} failed ({status}): {}",
                 self.operation, self.client_id, self.reason
+            ))),
+            _ if success && !self.grade_scale.is_empty() => Some(LogLine::warning(format!(
+                "{} for client {} on exam {}: grades forwarded {} (FS gives the exam no grade scale)",
+                self.operation, self.client_id, self.vurd_id, self.grade_scale
             ))),
             _ => None,
         }

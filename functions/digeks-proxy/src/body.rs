@@ -1,15 +1,22 @@
-//! Request bodies: each checked field by field against the documented schema, the first problem
-//! named by its path (`karakterer[2].karakter`) — pure, no I/O.
+//! Request bodies: the proxy mirrors FS's DigEks API (seed `004_*`: it "i hovedsak gjenspeiler
+//! DigEks API'et fra FS"), so it checks only what authorisation and grade safety need, and passes
+//! every other field on unchanged. The first problem is named by its path
+//! (`karakterer[2].karakter`) — pure, no I/O.
 //!
-//! Only the checked value is forwarded, serialised afresh: a duplicate key or an unknown field
-//! never reaches FS, so FS cannot read a body differently from how the proxy checked it. Grades
-//! are checked later, against the exam's scale ([`check_grades`]).
+//! Checked: the exam (`vurdId`, which decides whose exam it is), each candidate number (given
+//! once per list, so no candidate gets two grades in one call), every grade (later, against the
+//! exam's scale: [`check_grades`]) and an explanation's link (https, as a student opens it).
+//! Everything else, such as dates, attendance codes, group ids and fields the proxy has never
+//! heard of, is FS's to judge, and FS's answer comes back to the caller.
+//!
+//! The body is forwarded as parsed and serialised afresh, so a duplicate key reaches FS once, as
+//! the proxy checked it, and FS cannot read the body differently.
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::operation::{is_date_or_time, is_vurd_id, Operation};
+use crate::operation::{is_vurd_id, Operation};
 use crate::rejection::Rejection;
 
 /// Most entries in one registration.
@@ -35,32 +42,15 @@ pub fn check(operation: &Operation, body: &[u8]) -> Result<CheckedBody, Rejectio
     };
     let root = Fields::new("", &object);
     match operation {
-        Operation::RegisterGrades { .. } | Operation::ValidateGrades { .. } => entries(
-            &root,
-            "karakterer",
-            &["kandidatnr", "karakter"],
-            |entry, out| {
+        Operation::RegisterGrades { .. } | Operation::ValidateGrades { .. } => {
+            entries(&root, "karakterer", |entry, out| {
                 let grade = entry.text("karakter", 1, 20)?;
                 out.push((entry.path("karakter"), grade));
                 Ok(())
-            },
-        ),
-        Operation::RegisterAttendance { .. } => {
-            entries(&root, "oppmote", &["kandidatnr", "status"], |entry, _| {
-                entry.one_of("status", &["MOTT", "IKKE_MOTT"]).map(|_| ())
             })
         }
-        Operation::RegisterGroupIds { .. } => {
-            entries(&root, "grupper", &["kandidatnr", "gruppeid"], |entry, _| {
-                entry
-                    .pattern(
-                        "gruppeid",
-                        is_group_id,
-                        "1–40 characters of A–Z, a–z, 0–9, _ or -",
-                    )
-                    .map(|_| ())
-            })
-        }
+        Operation::RegisterAttendance { .. } => entries(&root, "oppmote", |_, _| Ok(())),
+        Operation::RegisterGroupIds { .. } => entries(&root, "grupper", |_, _| Ok(())),
         Operation::RegisterExplanation { .. } => explanation(&root),
         Operation::RegisterDecision { .. } => decision(&root),
         _ => Err(Rejection::invalid("body", "this operation takes no body")),
@@ -83,14 +73,12 @@ pub fn check_grades(grades: &[(String, String)], scale: &[String]) -> Result<(),
     Ok(())
 }
 
-/// `{vurdId, <list>: [{kandidatnr, ...}]}`, each candidate once.
+/// `{vurdId, <list>: [{kandidatnr, ...}]}`, each candidate once; other fields pass.
 fn entries(
     root: &Fields<'_>,
     list: &str,
-    entry_fields: &[&str],
     check_entry: impl Fn(&Fields<'_>, &mut Vec<(String, String)>) -> Result<(), Rejection>,
 ) -> Result<CheckedBody, Rejection> {
-    root.only(&["vurdId", list])?;
     let vurd_id = root.vurd_id()?;
     let items = root.array(list)?;
     let mut grades = Vec::new();
@@ -101,7 +89,6 @@ fn entries(
             return Err(Rejection::invalid(path, "each entry must be a JSON object"));
         };
         let entry = Fields::new(&path, object);
-        entry.only(entry_fields)?;
         let candidate = entry.candidate()?;
         if !candidates.insert(candidate.clone()) {
             return Err(Rejection::invalid(
@@ -118,56 +105,18 @@ fn entries(
     })
 }
 
+/// An explanation: the exam, the candidate and, when it is a link, that the link is https. The
+/// dates (`datoBegrunnelseBedtOm`, `datoBegrunnelseGitt` in seed `002_*`), the document and its
+/// content type go to FS as sent.
 fn explanation(root: &Fields<'_>) -> Result<CheckedBody, Rejection> {
-    root.only(&[
-        "vurdId",
-        "kandidatnr",
-        "urlBegrunnelse",
-        "dokumentBegrunnelse",
-        "contentTypeBegrunnelse",
-        "datoBedtOm",
-        "datoGitt",
-    ])?;
     let vurd_id = root.vurd_id()?;
     root.candidate()?;
-    root.date("datoBedtOm")?;
-    root.date("datoGitt")?;
-    let url = root.object.contains_key("urlBegrunnelse");
-    let document = root.object.contains_key("dokumentBegrunnelse");
-    match (url, document) {
-        (true, false) => {
-            root.pattern(
-                "urlBegrunnelse",
-                is_https_url,
-                "an https:// URL of at most 2000 characters without blanks",
-            )?;
-            if root.object.contains_key("contentTypeBegrunnelse") {
-                return Err(Rejection::invalid(
-                    "contentTypeBegrunnelse",
-                    "contentTypeBegrunnelse goes with dokumentBegrunnelse only: leave it out for a URL",
-                ));
-            }
-        }
-        (false, true) => {
-            root.pattern(
-                "dokumentBegrunnelse",
-                is_base64_document,
-                "the document in standard base64, 4 to 6,000,000 characters",
-            )?;
-            if root.object.contains_key("contentTypeBegrunnelse") {
-                root.pattern(
-                    "contentTypeBegrunnelse",
-                    is_content_type,
-                    "a media type such as application/pdf",
-                )?;
-            }
-        }
-        _ => {
-            return Err(Rejection::invalid(
-                "urlBegrunnelse",
-                "give exactly one of urlBegrunnelse and dokumentBegrunnelse",
-            ))
-        }
+    if root.object.contains_key("urlBegrunnelse") {
+        root.pattern(
+            "urlBegrunnelse",
+            is_https_url,
+            "an https:// URL of at most 2000 characters without blanks",
+        )?;
     }
     Ok(CheckedBody {
         value: Value::Object(root.object.clone()),
@@ -176,28 +125,14 @@ fn explanation(root: &Fields<'_>) -> Result<CheckedBody, Rejection> {
     })
 }
 
+/// An appeal decision: the exam, the candidate and, when one is given, the new grade (checked
+/// against the scale). `vedtak` and `dato` go to FS as sent.
 fn decision(root: &Fields<'_>) -> Result<CheckedBody, Rejection> {
-    root.only(&["vurdId", "kandidatnr", "vedtak", "nyKarakter", "dato"])?;
     let vurd_id = root.vurd_id()?;
     root.candidate()?;
-    let decision = root.one_of("vedtak", &["OPPRETTHOLDT", "ENDRET"])?;
-    root.date("dato")?;
     let mut grades = Vec::new();
-    match (decision.as_str(), root.object.contains_key("nyKarakter")) {
-        ("ENDRET", true) => grades.push(("nyKarakter".to_owned(), root.text("nyKarakter", 1, 20)?)),
-        ("ENDRET", false) => {
-            return Err(Rejection::invalid(
-                "nyKarakter",
-                "nyKarakter is required when vedtak is ENDRET: give the new grade",
-            ))
-        }
-        (_, true) => {
-            return Err(Rejection::invalid(
-                "nyKarakter",
-                "nyKarakter goes with vedtak ENDRET only: leave it out when the grade is upheld",
-            ))
-        }
-        _ => {}
+    if root.object.contains_key("nyKarakter") {
+        grades.push(("nyKarakter".to_owned(), root.text("nyKarakter", 1, 20)?));
     }
     Ok(CheckedBody {
         value: Value::Object(root.object.clone()),
@@ -225,26 +160,6 @@ impl<'a> Fields<'a> {
             name.to_owned()
         } else {
             format!("{}.{name}", self.prefix)
-        }
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), Rejection> {
-        match self.object.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(unknown) => {
-                let shown: String = unknown
-                    .chars()
-                    .filter(|c| c.is_ascii_graphic())
-                    .take(40)
-                    .collect();
-                Err(Rejection::invalid(
-                    self.path(&shown),
-                    format!(
-                        "unknown field {shown}: allowed here are {}",
-                        allowed.join(", ")
-                    ),
-                ))
-            }
-            None => Ok(()),
         }
     }
 
@@ -295,18 +210,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn one_of(&self, name: &str, allowed: &[&str]) -> Result<String, Rejection> {
-        let value = self.string(name)?;
-        if allowed.contains(&value) {
-            Ok(value.to_owned())
-        } else {
-            Err(Rejection::invalid(
-                self.path(name),
-                format!("{} must be one of {}", self.path(name), allowed.join(", ")),
-            ))
-        }
-    }
-
     fn vurd_id(&self) -> Result<String, Rejection> {
         self.pattern(
             "vurdId",
@@ -320,14 +223,6 @@ impl<'a> Fields<'a> {
             "kandidatnr",
             is_candidate_number,
             "the candidate number, 1–10 digits",
-        )
-    }
-
-    fn date(&self, name: &str) -> Result<String, Rejection> {
-        self.pattern(
-            name,
-            is_date_or_time,
-            "a date yyyy-MM-dd or a time yyyy-MM-ddTHH:mm:ss",
         )
     }
 
@@ -354,39 +249,11 @@ fn is_candidate_number(value: &str) -> bool {
     (1..=10).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_group_id(value: &str) -> bool {
-    (1..=40).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 fn is_https_url(value: &str) -> bool {
     value.strip_prefix("https://").is_some_and(|rest| {
         (1..=2000).contains(&rest.chars().count())
             && !rest.chars().any(|c| c.is_whitespace() || c == '\u{feff}')
     })
-}
-
-fn is_base64_document(value: &str) -> bool {
-    let body = value.trim_end_matches('=');
-    (4..=6_000_000).contains(&value.len())
-        && value.len() - body.len() <= 2
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-fn is_content_type(value: &str) -> bool {
-    let Some((kind, subtype)) = value.split_once('/') else {
-        return false;
-    };
-    !kind.is_empty()
-        && kind.bytes().all(|b| b.is_ascii_lowercase())
-        && (1..=100).contains(&subtype.len())
-        && subtype.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-')
-        })
 }
 
 #[cfg(test)]
@@ -429,9 +296,10 @@ mod tests {
         let twice = json!({"vurdId": ID, "karakterer": [
             {"kandidatnr": "10001", "karakter": "A"}, {"kandidatnr": "10001", "karakter": "B"}]});
         assert_eq!(field_of(&grades(), twice), "karakterer[1].kandidatnr");
-        let extra =
-            json!({"vurdId": ID, "karakterer": [{"kandidatnr": "1", "karakter": "A", "note": 1}]});
-        assert_eq!(field_of(&grades(), extra), "karakterer[0].note");
+        let extra = json!({"vurdId": ID, "eksamensdel": 2,
+            "karakterer": [{"kandidatnr": "1", "karakter": "A", "note": 1}]});
+        let passed = check(&grades(), extra.to_string().as_bytes()).expect("unknown fields pass");
+        assert_eq!(passed.value, extra, "forwarded unchanged");
         assert_eq!(
             field_of(&grades(), json!({"vurdId": ID, "karakterer": []})),
             "karakterer"
@@ -461,45 +329,47 @@ mod tests {
     }
 
     #[test]
-    fn a_decision_needs_a_new_grade_exactly_when_changed() {
+    fn a_decision_checks_its_new_grade_and_passes_the_rest() {
         let op = Operation::RegisterDecision {
             system: ExamSystem::Wiseflow,
         };
-        let base =
-            json!({"vurdId": ID, "kandidatnr": "10001", "vedtak": "ENDRET", "dato": "2026-11-23"});
-        assert_eq!(field_of(&op, base.clone()), "nyKarakter");
-        let mut changed = base.clone();
-        changed["nyKarakter"] = json!("C");
+        let upheld = json!({"vurdId": ID, "kandidatnr": "10001", "vedtak": "OPPRETTHOLDT",
+            "dato": "23.11.2026", "kommentar": "x"});
+        let checked = check(&op, upheld.to_string().as_bytes()).unwrap();
+        assert_eq!((checked.value, checked.grades), (upheld, vec![]));
+        let changed =
+            json!({"vurdId": ID, "kandidatnr": "10001", "vedtak": "ENDRET", "nyKarakter": "C"});
         assert_eq!(
             check(&op, changed.to_string().as_bytes()).unwrap().grades,
             vec![("nyKarakter".to_owned(), "C".to_owned())]
         );
-        let mut upheld = changed.clone();
-        upheld["vedtak"] = json!("OPPRETTHOLDT");
-        assert_eq!(field_of(&op, upheld), "nyKarakter");
-        let mut wrong = base;
-        wrong["vedtak"] = json!("maybe");
-        assert_eq!(field_of(&op, wrong), "vedtak");
+        let no_candidate = json!({"vurdId": ID, "vedtak": "ENDRET", "nyKarakter": "C"});
+        assert_eq!(field_of(&op, no_candidate), "kandidatnr");
+        let control = json!({"vurdId": ID, "kandidatnr": "1", "nyKarakter": "A\u{0}"});
+        assert_eq!(field_of(&op, control), "nyKarakter");
     }
 
     #[test]
-    fn an_explanation_is_a_url_or_a_document() {
+    fn an_explanation_checks_the_exam_the_candidate_and_a_link_and_passes_the_seed_fields() {
         let op = Operation::RegisterExplanation {
             system: ExamSystem::Inspera,
         };
-        let base = json!({"vurdId": ID, "kandidatnr": "10001", "datoBedtOm": "2026-11-20", "datoGitt": "2026-11-22T10:00:00"});
-        assert_eq!(field_of(&op, base.clone()), "urlBegrunnelse");
-        let mut url = base.clone();
+        let document = json!({"vurdId": ID, "kandidatnr": "10001",
+            "datoBegrunnelseBedtOm": "2026-11-20", "datoBegrunnelseGitt": "2026-11-22T10:00:00",
+            "dokumentBegrunnelse": "JVBERi0xLjQK", "contentTypeBegrunnelse": "application/pdf"});
+        assert_eq!(
+            check(&op, document.to_string().as_bytes()).unwrap().value,
+            document,
+            "the seed's field names reach FS unchanged"
+        );
+        let mut url = document.clone();
         url["urlBegrunnelse"] = json!("https://exam.example/x");
         assert!(check(&op, url.to_string().as_bytes()).is_ok());
         url["urlBegrunnelse"] = json!("javascript:alert(1)");
         assert_eq!(field_of(&op, url), "urlBegrunnelse");
-        let mut document = base;
-        document["dokumentBegrunnelse"] = json!("JVBERi0xLjQK");
-        document["contentTypeBegrunnelse"] = json!("application/pdf");
-        assert!(check(&op, document.to_string().as_bytes()).is_ok());
-        document["datoGitt"] = json!("22.11.2026");
-        assert_eq!(field_of(&op, document), "datoGitt");
+        let mut other_exam = document;
+        other_exam["vurdId"] = json!("../x");
+        assert_eq!(field_of(&op, other_exam), "vurdId");
     }
 
     #[test]

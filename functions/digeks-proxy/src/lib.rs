@@ -5,7 +5,8 @@
 //! authorizer (401), the client's rate limit (429), the operation and its parameters (404/405/400),
 //! the exam system in the path against the client's (403), the body (415/413/400), the institution
 //! — from `institusjonsnr`, or from the exam's info in FS — against the client's grant (403), grades
-//! against the exam's scale (400); only then is the checked request forwarded to FS, and FS's
+//! against the exam's scale (400; an exam without a scale in FS: the institution's setting refuses
+//! with 422 or forwards unchecked, marked in the audit line); only then is the checked request forwarded to FS, and FS's
 //! answer passed back (FS's refusals as 422/404, its failures as 502/504). Every call is one audit
 //! line and counts in the interface's execution of the day.
 
@@ -28,7 +29,7 @@ use flyt::clients::fs::{FsAnswer, FsClient};
 use flyt::config::Vars;
 use flyt::connections::Connections;
 use flyt::execution::{DailyExecution, ExecutionStore};
-use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
+use flyt::institution::{ExamSystem, GradesWithoutScale, InstitutionCache, InstitutionStore};
 use flyt::observability::Metrics;
 use flyt::principal::Principal;
 use flyt::retry::RetryPolicy;
@@ -259,11 +260,11 @@ impl Proxy {
         if let (Some(checked), Some(facts)) = (&checked, &facts) {
             if !checked.grades.is_empty() {
                 if facts.grades.is_empty() {
-                    return Err(Rejection::fs_unavailable(
-                        "FS gave no grade scale for this exam, so no grade can be checked: ask the FS administrator",
-                    ));
+                    self.grades_without_scale(&facts.institusjonsnr, audit)
+                        .await?;
+                } else {
+                    body::check_grades(&checked.grades, &facts.grades)?;
                 }
-                body::check_grades(&checked.grades, &facts.grades)?;
             }
         }
         if let Some(answer) = answer {
@@ -282,6 +283,31 @@ impl Proxy {
             .await;
         audit.fs_ms = fs_started.elapsed().as_millis() as u64;
         passed_back(forwarded?, &client_id)
+    }
+
+    /// FS gave no grade scale for the exam: the institution decides whether its grades are
+    /// refused (422, the default) or forwarded unchecked with the audit line marked.
+    async fn grades_without_scale(
+        &self,
+        institusjonsnr: &str,
+        audit: &mut Audit,
+    ) -> std::result::Result<(), Rejection> {
+        let policy = self
+            .institutions
+            .by_institusjonsnr(institusjonsnr)
+            .await
+            .map_err(|error| configuration_failure(&error))?
+            .map(|institution| institution.digeks_grades_without_scale)
+            .unwrap_or_default();
+        match policy {
+            GradesWithoutScale::Refuse => Err(Rejection::fs_rejected(
+                "FS gives no grade scale for this exam, so its grades cannot be checked and are refused: ask the FS administrator to set the exam's grade scale, or have the institution's entry set digeks_grades_without_scale to forward",
+            )),
+            GradesWithoutScale::Forward => {
+                audit.grade_scale = "unchecked";
+                Ok(())
+            }
+        }
     }
 
     /// Sends a request to FS within the time budget.

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use flyt::appeals::InsperaEventNames;
 use flyt::config::Vars;
-use flyt::Result;
+use flyt::{Error, Result};
 
 /// Everything `inspera-webhook` needs to know.
 #[derive(Clone, Debug)]
@@ -22,6 +23,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A call whose `timestamp` is older than this (or this far in the future) is a replay.
     pub max_age: Duration,
+    /// The event names the deployment's Inspera tenants use (`INSPERA_EVENT_NAMES`, e.g.
+    /// `appeal_decided=confirm_final_grades`); unset, Flyt's assumed names.
+    pub event_names: InsperaEventNames,
 }
 
 impl Config {
@@ -44,6 +48,12 @@ impl Config {
                 "a whole number of bytes",
             )?,
             max_age: vars.seconds_or("WEBHOOK_MAX_AGE_SECONDS", 3600)?,
+            event_names: InsperaEventNames::parse(vars.get("INSPERA_EVENT_NAMES").unwrap_or(""))
+                .map_err(|why| {
+                    Error::configuration(format!(
+                        "INSPERA_EVENT_NAMES: {why}; write key=event_name pairs separated by commas, keys explanation_given, appeal_decided, thesis_submitted"
+                    ))
+                })?,
         })
     }
 }

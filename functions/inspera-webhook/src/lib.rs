@@ -118,6 +118,7 @@ impl Receiver {
         };
         let accepted = match check(
             secret.as_bytes(),
+            &self.config.event_names,
             &body,
             signature,
             limits,
@@ -132,6 +133,17 @@ impl Receiver {
                     200,
                     format!("event {event} is not one Flyt handles; ignored"),
                 ));
+            }
+            Verdict::Validation { signed } => {
+                tracing::info!(signed, "subscription validation answered 200");
+                let line = LogLine::info(format!(
+                    "subscription validation from Inspera answered 200 ({}); nothing queued",
+                    if signed { "signed" } else { "unsigned" }
+                ));
+                self.executions
+                    .record(&execution_id, &[("validations", 1)], &[line])
+                    .await?;
+                return Ok((200, "subscription validation accepted".to_owned()));
             }
             Verdict::Reject(status, why) => {
                 return self.rejected(&execution_id, status, why).await;

@@ -1,11 +1,13 @@
 //! The pure part of receiving a webhook: is the call genuine, fresh and one Flyt handles?
 //!
 //! Checked in this order, each failure naming what was wrong (never the secret, never the
-//! payload's user names): size, signature (HMAC-SHA1 of the raw body, compared in constant
-//! time), JSON shape, event name (`event` or `eventName`), freshness of `timestamp`.
+//! payload's user names): size; whether the call names an event at all (one that does not is
+//! Inspera's subscription validation, answered 200 with nothing queued); signature (HMAC-SHA1 of
+//! the raw body, compared in constant time); JSON shape; event name (`event` or `eventName`, as
+//! the deployment names its tenants' events); freshness of `timestamp`.
 
 use chrono::DateTime;
-use flyt::appeals::{lenient_string, InsperaEventKind};
+use flyt::appeals::{lenient_string, InsperaEventKind, InsperaEventNames};
 use serde::Deserialize;
 
 /// What to answer a call.
@@ -15,6 +17,13 @@ pub enum Verdict {
     Accept(Accepted),
     /// Genuine, but an event Flyt does not handle: answer 200 so Inspera does not retry.
     Ignore(String),
+    /// A call that names no event: Inspera validating a new subscription, which must be
+    /// answered 200 (`contracts/inspera.yaml`, `webhooks.subscriptionValidation`). Nothing is
+    /// queued; whether it was signed is reported.
+    Validation {
+        /// A valid signature came with it.
+        signed: bool,
+    },
     /// Not accepted: the HTTP status and why.
     Reject(u16, String),
 }
@@ -54,9 +63,11 @@ pub struct Limits {
     pub max_age_ms: i64,
 }
 
-/// Checks one call against the instance's secret at time `now_ms`.
+/// Checks one call against the instance's secret and the deployment's event names at time
+/// `now_ms`.
 pub fn check(
     secret: &[u8],
+    names: &InsperaEventNames,
     body: &[u8],
     signature: Option<&str>,
     limits: Limits,
@@ -72,7 +83,13 @@ pub fn check(
             ),
         );
     }
-    if let Err(error) = flyt::signature::verify_inspera_signature(secret, body, signature) {
+    let signed = flyt::signature::verify_inspera_signature(secret, body, signature);
+    if names_no_event(body) {
+        return Verdict::Validation {
+            signed: signed.is_ok(),
+        };
+    }
+    if let Err(error) = signed {
         return Verdict::Reject(401, error.message().to_owned());
     }
     let payload: Payload = match serde_json::from_slice(body) {
@@ -87,7 +104,7 @@ pub fn check(
     let Some(name) = payload.event.or(payload.event_name) else {
         return Verdict::Reject(400, "neither event nor eventName is set".to_owned());
     };
-    let Some(kind) = InsperaEventKind::parse(&name) else {
+    let Some(kind) = names.kind_of(&name) else {
         return Verdict::Ignore(name);
     };
     let Some(timestamp) = payload.timestamp else {
@@ -129,12 +146,28 @@ pub fn check(
     })
 }
 
+/// Whether a body names no event: empty, or a JSON object with neither `event` nor `eventName`.
+/// Anything else (an event, or a body that is not a JSON object) is checked as an event.
+fn names_no_event(body: &[u8]) -> bool {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(fields)) => {
+            !fields.contains_key("event") && !fields.contains_key("eventName")
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use flyt::signature::inspera_signature;
 
     const SECRET: &[u8] = b"webhook-secret";
+    static NAMES: std::sync::LazyLock<InsperaEventNames> =
+        std::sync::LazyLock::new(InsperaEventNames::default);
     const NOW: i64 = 1_795_000_000_000;
     const LIMITS: Limits = Limits {
         max_body_bytes: 1024,
@@ -159,7 +192,7 @@ mod tests {
     fn a_signed_fresh_call_is_accepted_under_either_event_key() {
         for key in ["event", "eventName"] {
             let body = body(key, "appeal_decided", NOW - 5_000);
-            match check(SECRET, &body, Some(&signed(&body)), LIMITS, NOW) {
+            match check(SECRET, &NAMES, &body, Some(&signed(&body)), LIMITS, NOW) {
                 Verdict::Accept(accepted) => {
                     assert_eq!(accepted.kind, InsperaEventKind::AppealDecided);
                     assert_eq!(accepted.test_id, 700_001);
@@ -177,25 +210,39 @@ mod tests {
             Verdict::Reject(status, _) => status,
             other => panic!("accepted: {other:?}"),
         };
-        assert_eq!(status(check(SECRET, &good, None, LIMITS, NOW)), 401);
+        assert_eq!(status(check(SECRET, &NAMES, &good, None, LIMITS, NOW)), 401);
         let forged = inspera_signature(b"another-secret", &good);
         assert_eq!(
-            status(check(SECRET, &good, Some(&forged), LIMITS, NOW)),
+            status(check(SECRET, &NAMES, &good, Some(&forged), LIMITS, NOW)),
             401
         );
         let mut tampered = good.clone();
         tampered[20] ^= 1;
         assert_eq!(
-            status(check(SECRET, &tampered, Some(&signed(&good)), LIMITS, NOW)),
+            status(check(
+                SECRET,
+                &NAMES,
+                &tampered,
+                Some(&signed(&good)),
+                LIMITS,
+                NOW
+            )),
             401
         );
         let big = vec![b' '; 2048];
         assert_eq!(
-            status(check(SECRET, &big, Some(&signed(&big)), LIMITS, NOW)),
+            status(check(
+                SECRET,
+                &NAMES,
+                &big,
+                Some(&signed(&big)),
+                LIMITS,
+                NOW
+            )),
             413
         );
         let old = body("event", "explanation_given", NOW - 2 * 3_600_000);
-        match check(SECRET, &old, Some(&signed(&old)), LIMITS, NOW) {
+        match check(SECRET, &NAMES, &old, Some(&signed(&old)), LIMITS, NOW) {
             Verdict::Reject(401, why) => assert!(why.contains("replay"), "{why}"),
             other => panic!("{other:?}"),
         }
@@ -206,6 +253,7 @@ mod tests {
         let no_test = br#"{"event":"appeal_decided","associatedObjectId":"1","timestamp":"2026-11-22T10:00:00Z"}"#;
         match check(
             SECRET,
+            &NAMES,
             no_test,
             Some(&signed(no_test)),
             LIMITS,
@@ -216,13 +264,59 @@ mod tests {
         }
         let other = body("event", "confirm_final_grades", NOW);
         assert_eq!(
-            check(SECRET, &other, Some(&signed(&other)), LIMITS, NOW),
+            check(SECRET, &NAMES, &other, Some(&signed(&other)), LIMITS, NOW),
             Verdict::Ignore("confirm_final_grades".into())
         );
-        let rejection = match check(SECRET, b"[1]", Some(&signed(b"[1]")), LIMITS, NOW) {
+        let rejection = match check(SECRET, &NAMES, b"[1]", Some(&signed(b"[1]")), LIMITS, NOW) {
             Verdict::Reject(400, why) => why,
             other => panic!("{other:?}"),
         };
         assert!(!rejection.contains("grader7"));
+    }
+
+    #[test]
+    fn a_call_that_names_no_event_is_the_subscription_validation_signed_or_not() {
+        for body in [&b""[..], b"{}", br#"{"subscriptionId": 7}"#] {
+            assert_eq!(
+                check(SECRET, &NAMES, body, None, LIMITS, NOW),
+                Verdict::Validation { signed: false },
+                "{body:?}"
+            );
+            assert_eq!(
+                check(SECRET, &NAMES, body, Some(&signed(body)), LIMITS, NOW),
+                Verdict::Validation { signed: true },
+            );
+        }
+        let event = body("event", "appeal_decided", NOW);
+        assert!(matches!(
+            check(SECRET, &NAMES, &event, None, LIMITS, NOW),
+            Verdict::Reject(401, _)
+        ));
+        assert!(matches!(
+            check(SECRET, &NAMES, b"not json", None, LIMITS, NOW),
+            Verdict::Reject(401, _)
+        ));
+    }
+
+    #[test]
+    fn the_deployment_decides_which_names_stand_for_which_events() {
+        let names = InsperaEventNames::parse("appeal_decided=confirm_final_grades").unwrap();
+        let renamed = body("event", "confirm_final_grades", NOW);
+        match check(
+            SECRET,
+            &names,
+            &renamed,
+            Some(&signed(&renamed)),
+            LIMITS,
+            NOW,
+        ) {
+            Verdict::Accept(accepted) => assert_eq!(accepted.kind, InsperaEventKind::AppealDecided),
+            other => panic!("{other:?}"),
+        }
+        let old = body("event", "appeal_decided", NOW);
+        assert_eq!(
+            check(SECRET, &names, &old, Some(&signed(&old)), LIMITS, NOW),
+            Verdict::Ignore("appeal_decided".into())
+        );
     }
 }

@@ -177,6 +177,7 @@ pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
                 begrunnelse: true,
                 show_justification: i.exam_system.eq_ignore_ascii_case("WISEFLOW"),
                 wiseflow_candidate_field: None,
+                digeks_grades_without_scale: None,
                 feide_realm: feide_realm(&org),
                 org_short_name: Some(org),
             }
@@ -361,15 +362,6 @@ impl Local {
         {
             institutions.put(&entry).await.map_err(|e| e.to_string())?;
         }
-        for institution in &options.sandbox.institutions {
-            if institution.exam_system.eq_ignore_ascii_case("INSPERA") {
-                let instance = exam_instance(&institution.institusjonsnr, &institution.exam_system);
-                sandbox.inspera.set_webhook(
-                    format!("{}/webhooks/inspera/{instance}", gateway.url),
-                    LOCAL_WEBHOOK_SECRET,
-                );
-            }
-        }
         let handler_requests = RequestCounter::default();
         let poller_requests = RequestCounter::default();
         let handler_aws = AwsClients::new(&sdk, Some(&handler_requests));
@@ -388,6 +380,21 @@ impl Local {
             invocations: None,
         };
         local.cold_start().await?;
+        // As an operator would once the stack is up: Inspera validates each subscription with a
+        // POST the receiver must answer 200, so the gateway's routes must be in place.
+        for institution in &options.sandbox.institutions {
+            if institution.exam_system.eq_ignore_ascii_case("INSPERA") {
+                let instance = exam_instance(&institution.institusjonsnr, &institution.exam_system);
+                local
+                    .sandbox
+                    .inspera
+                    .subscribe_webhook(
+                        format!("{}/webhooks/inspera/{instance}", local.gateway.url),
+                        LOCAL_WEBHOOK_SECRET,
+                    )
+                    .await?;
+            }
+        }
         Ok(local)
     }
 

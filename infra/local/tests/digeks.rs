@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::digeks::{
-    bearer, call, client, digeks_platform, every_operation, registrations, send, INSTITUTIONS,
+    bearer, call, client, digeks_platform, digeks_platform_with, every_operation, registrations,
+    send, INSTITUTIONS,
 };
 use flyt::institution::ExamSystem;
 use flyt_local::platform::LOCAL_AUTHORIZER_CACHE_SECONDS;
@@ -285,11 +286,11 @@ async fn invalid_requests_are_400_naming_the_field_and_never_reach_fs() {
         (
             "POST",
             "/v1/eksamen/sensur/WISEFLOW/registrer".into(),
-            Some(
-                json!({"vurdId": id, "karakterer": [{"kandidatnr": candidate, "karakter": "A", "extra": 1}]}),
-            ),
+            Some(json!({"vurdId": id, "karakterer": [
+                {"kandidatnr": candidate, "karakter": "A"},
+                {"kandidatnr": candidate, "karakter": "B"}]})),
             400,
-            "karakterer[0].extra",
+            "karakterer[1].kandidatnr",
         ),
         (
             "POST",
@@ -311,7 +312,7 @@ async fn invalid_requests_are_400_naming_the_field_and_never_reach_fs() {
             "POST",
             "/v1/eksamen/vedtak/WISEFLOW".into(),
             Some(
-                json!({"vurdId": id, "kandidatnr": candidate, "vedtak": "ENDRET", "dato": "2026-11-23"}),
+                json!({"vurdId": id, "kandidatnr": candidate, "vedtak": "ENDRET", "nyKarakter": "A\nX-Injected: 1", "dato": "2026-11-23"}),
             ),
             400,
             "nyKarakter",
@@ -320,7 +321,7 @@ async fn invalid_requests_are_400_naming_the_field_and_never_reach_fs() {
             "POST",
             "/v1/eksamen/begrunnelser/WISEFLOW".into(),
             Some(
-                json!({"vurdId": id, "kandidatnr": candidate, "urlBegrunnelse": "javascript:alert(1)", "datoBedtOm": "2026-11-01", "datoGitt": "2026-11-02"}),
+                json!({"vurdId": id, "kandidatnr": candidate, "urlBegrunnelse": "javascript:alert(1)", "datoBegrunnelseBedtOm": "2026-11-01", "datoBegrunnelseGitt": "2026-11-02"}),
             ),
             400,
             "urlBegrunnelse",
@@ -431,6 +432,69 @@ async fn invalid_requests_are_400_naming_the_field_and_never_reach_fs() {
     .await;
     assert_eq!(answer.status, 422, "{}", answer.body);
     assert_eq!(answer.body["category"], "fs_rejected");
+}
+
+/// An exam whose info in FS has no grade scale: its grades are refused (422, naming the setting)
+/// until the institution's entry says `digeks_grades_without_scale: forward`; then they reach FS
+/// once, and the execution says they went unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grades_of_an_exam_without_a_scale_follow_the_institutions_setting() {
+    let local = digeks_platform_with(&[("CACHE_TTL_SECONDS", "0")]).await;
+    let key = local
+        .digeks_client(&client("wiseflow", ExamSystem::Wiseflow, &["194"], 10_000))
+        .await
+        .unwrap();
+    let auth = bearer(&key);
+    let exam = local.sandbox.fs.exams("194")[0].clone();
+    local.sandbox.fs.drop_grade_scale(&exam.assessment_id);
+    let body = json!({"vurdId": exam.assessment_id, "karakterer": [
+        {"kandidatnr": exam.candidates[0].candidate_number, "karakter": "Z"}]});
+    let path = "/v1/eksamen/sensur/WISEFLOW/registrer";
+
+    let refused = call(&local, "POST", path, Some(&auth), Some(&body)).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("digeks_grades_without_scale"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        registrations(&local),
+        [0; 5],
+        "nothing unchecked reached FS"
+    );
+
+    let institutions = flyt::institution::InstitutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ConfigTable"),
+    );
+    let org = flyt_local::platform::org_id("194");
+    let mut entry = institutions.entry(&org).await.unwrap().expect("the entry");
+    entry.digeks_grades_without_scale = Some("forward".to_owned());
+    institutions.put(&entry).await.unwrap();
+
+    let forwarded = call(&local, "POST", path, Some(&auth), Some(&body)).await;
+    assert_eq!(forwarded.status, 200, "{}", forwarded.body);
+    assert_eq!(registrations(&local), [1, 0, 0, 0, 0]);
+    let executions = flyt::execution::ExecutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ExecutionsTable"),
+    );
+    let day = executions
+        .list(digeks_proxy::INTERFACE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let lines = executions.lines(&day.id).await.unwrap();
+    let unchecked: Vec<_> = lines
+        .iter()
+        .filter(|line| line.message.contains("grades forwarded unchecked"))
+        .collect();
+    assert_eq!(unchecked.len(), 1, "{lines:#?}");
+    assert!(unchecked[0].message.contains(&exam.assessment_id));
 }
 
 /// A client over its per-minute limit is 429 with `Retry-After`; other clients are unaffected.

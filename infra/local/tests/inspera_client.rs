@@ -369,6 +369,7 @@ async fn webhook_bodies_verify_and_parse_without_the_user() {
     };
     let verdict = inspera_webhook::verify::check(
         b"hook-secret",
+        &flyt::appeals::InsperaEventNames::default(),
         body,
         Some(&delivery.signature),
         limits,

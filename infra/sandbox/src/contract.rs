@@ -19,8 +19,10 @@ use serde_json::{Map, Value};
 pub(crate) use check::{enforce, ContractCheck, ContractLog};
 
 /// The contracts in the repository, by system: what the sandbox checks its traffic against.
-pub(crate) const CONTRACTS: &[(&str, &str)] =
-    &[("wiseflow", include_str!("../../../contracts/wiseflow.yaml"))];
+pub(crate) const CONTRACTS: &[(&str, &str)] = &[
+    ("wiseflow", include_str!("../../../contracts/wiseflow.yaml")),
+    ("inspera", include_str!("../../../contracts/inspera.yaml")),
+];
 
 /// The compiled contract of `system`, compiled once per process.
 pub(crate) fn contract(system: &str) -> &'static Contract {
@@ -35,6 +37,21 @@ pub(crate) fn contract(system: &str) -> &'static Contract {
         .iter()
         .find(|c| c.system == system)
         .unwrap_or_else(|| panic!("no contract of {system} in contracts/"))
+}
+
+/// What is wrong with `instance` as the schema `components/schemas/<name>` of `system`'s
+/// contract; `None` when it conforms. For what the sandbox sends rather than serves (Inspera's
+/// webhook events, built in one place and checked by its unit test).
+#[cfg(test)]
+pub(crate) fn schema_problems(system: &str, name: &str, instance: &Value) -> Option<String> {
+    let (_, yaml) = CONTRACTS
+        .iter()
+        .find(|(s, _)| *s == system)
+        .unwrap_or_else(|| panic!("no contract of {system} in contracts/"));
+    let mut document: Value = serde_yaml_ng::from_str(yaml).expect("the contract parses");
+    close_objects(&mut document);
+    let validator = validator(&document, &format!("/components/schemas/{name}"), system);
+    schema_errors(&validator, instance)
 }
 
 /// A departure from a contract that is known and not fixed yet (`contracts/known-departures.yaml`):

@@ -212,9 +212,9 @@ pub struct RegisteredExplanation {
     pub document: Option<Vec<u8>>,
     /// `contentTypeBegrunnelse`.
     pub content_type: Option<String>,
-    /// `datoBedtOm`, as sent.
+    /// `datoBegrunnelseBedtOm`, as sent.
     pub requested_at: String,
-    /// `datoGitt`, as sent.
+    /// `datoBegrunnelseGitt`, as sent.
     pub given_at: String,
     /// How many times it was posted (accepted requests only).
     pub count: u32,
@@ -277,6 +277,8 @@ struct Inner {
     decision_index: HashMap<CandidateKey, usize>,
     duplicate_registrations: u64,
     late_registration_answers: u64,
+    /// Exams (`vurdId`) whose info is answered without `karakterskala`.
+    exams_without_scale: std::collections::HashSet<String>,
     exam_registrations: registrations::ExamRegistrations,
     request_count: u64,
 }
@@ -315,6 +317,7 @@ impl FsState {
                 decision_index: HashMap::new(),
                 duplicate_registrations: 0,
                 late_registration_answers: 0,
+                exams_without_scale: std::collections::HashSet::new(),
                 exam_registrations: Default::default(),
                 request_count: 0,
             }),
@@ -323,6 +326,19 @@ impl FsState {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().expect("fs state lock")
+    }
+
+    /// From now on FS answers the exam's info without `karakterskala`, as FS does for an exam
+    /// that has no grade scale set (or would if it named the scale otherwise).
+    pub fn drop_grade_scale(&self, assessment_id: &str) {
+        self.lock()
+            .exams_without_scale
+            .insert(assessment_id.to_owned());
+    }
+
+    /// Whether the exam's info is answered without its grade scale.
+    pub(crate) fn has_no_grade_scale(&self, assessment_id: &str) -> bool {
+        self.lock().exams_without_scale.contains(assessment_id)
     }
 
     /// Replaces the active faults.

@@ -512,10 +512,33 @@ impl InsperaState {
         self.theses.bytes(file_id)
     }
 
-    /// Sends later events to `url`, signed with `secret`. Events raised
-    /// while no webhook is set are not sent (nobody subscribed).
+    /// Sends later events to `url`, signed with `secret`, without Inspera's validation call:
+    /// for tests of deliveries to receivers Inspera would not have accepted (unreachable ones,
+    /// ones that fail on purpose). Events raised while no webhook is set are not sent.
     pub fn set_webhook(&self, url: impl Into<String>, secret: impl Into<String>) {
         self.lock().webhooks.subscribe(url.into(), secret.into());
+    }
+
+    /// Registers a subscription as Inspera does (`contracts/inspera.yaml`,
+    /// `webhooks.subscriptionValidation`): the endpoint is first called with a POST, and
+    /// anything but 200 refuses the subscription. Inspera publishes neither the call's body nor
+    /// whether it is signed, so the sandbox sends the least a receiver could expect: no body and
+    /// no signature.
+    pub async fn subscribe_webhook(
+        &self,
+        url: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<(), String> {
+        let url = url.into();
+        let answer = webhooks::validation_call(&url).await;
+        if answer != Some(200) {
+            let answered = answer.map_or("no answer".to_owned(), |status| format!("{status}"));
+            return Err(format!(
+                "Inspera refuses the subscription: {url} answered the validation POST with {answered}, not 200"
+            ));
+        }
+        self.set_webhook(url, secret);
+        Ok(())
     }
 
     /// Every webhook delivery, in order of the events.

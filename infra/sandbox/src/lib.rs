@@ -322,7 +322,13 @@ impl Sandbox {
             serve(
                 "inspera",
                 inspera_listener,
-                inspera::router(inspera.clone()),
+                inspera::router(
+                    inspera.clone(),
+                    ContractCheck {
+                        contract: contract::contract("inspera"),
+                        log: contract_log.clone(),
+                    },
+                ),
             ),
             inspera::spawn_delivery(inspera.clone()),
             serve("slack", slack_listener, slack::router(slack.clone())),

@@ -55,9 +55,11 @@ pub struct ExplanationRegistration {
     /// `contentTypeBegrunnelse`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_type_begrunnelse: Option<String>,
-    /// `datoBedtOm`: when the candidate asked.
+    /// `datoBegrunnelseBedtOm` (seed `002_4314c95e941397c2.txt`): when the candidate asked.
+    #[serde(rename = "datoBegrunnelseBedtOm")]
     pub dato_bedt_om: String,
-    /// `datoGitt`: when the explanation was given.
+    /// `datoBegrunnelseGitt` (seed `002_4314c95e941397c2.txt`): when it was given.
+    #[serde(rename = "datoBegrunnelseGitt")]
     pub dato_gitt: String,
 }
 

@@ -221,30 +221,61 @@ fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<St
     WireId::deserialize(deserializer).map(WireId::text)
 }
 
+fn optional_id_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    Option::<WireId>::deserialize(deserializer).map(|id| id.map(WireId::text))
+}
+
+fn optional_id_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    Option::<WireId>::deserialize(deserializer)?
+        .map(WireId::number)
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
 fn id_number<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<u64, D::Error> {
     WireId::deserialize(deserializer)?
         .number()
         .map_err(serde::de::Error::custom)
 }
 
+/// A test as Inspera answers `GET /v1/test/{testId}`. Its fields are not published
+/// (`contracts/inspera.yaml`, assumed): the names Flyt expects are read first, and the aliases
+/// other clients read (`id`, `name`) are accepted too; unknown fields are ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireTest {
-    #[serde(deserialize_with = "id_number")]
-    test_id: u64,
-    #[serde(deserialize_with = "id_text")]
-    external_test_id: String,
-    #[serde(default)]
-    title: String,
+    #[serde(default, alias = "id", deserialize_with = "optional_id_number")]
+    test_id: Option<u64>,
+    #[serde(default, alias = "externalId", deserialize_with = "optional_id_text")]
+    external_test_id: Option<String>,
+    #[serde(default, alias = "name")]
+    title: Option<String>,
 }
 
-impl From<WireTest> for Test {
-    fn from(wire: WireTest) -> Self {
-        Test {
-            test_id: wire.test_id,
-            external_test_id: wire.external_test_id,
-            title: wire.title,
-        }
+impl WireTest {
+    /// The test, or a Mapping error naming the missing field. `asked_external` fills in the
+    /// external id when the test was addressed by it and the answer does not repeat it.
+    fn into_test(self, what: &str, asked_external: Option<&str>) -> Result<Test> {
+        let missing = |field: &str| {
+            Error::mapping(format!(
+                "{SYSTEM} {what}: the answer has no {field} (contracts/inspera.yaml, components.schemas.test.properties.{field})"
+            ))
+        };
+        let test_id = self.test_id.ok_or_else(|| missing("testId"))?;
+        let external_test_id = self
+            .external_test_id
+            .filter(|id| !id.trim().is_empty())
+            .or_else(|| asked_external.map(str::to_owned))
+            .ok_or_else(|| missing("externalTestId"))?;
+        Ok(Test {
+            test_id,
+            external_test_id,
+            title: self.title.unwrap_or_default(),
+        })
     }
 }
 
@@ -413,49 +444,42 @@ impl InsperaClient {
         }
     }
 
-    /// The test whose external id is `external_test_id`, if there is one; more than one is a
+    /// The test whose external id is `external_test_id` (FS's `vurdId`), if there is one:
+    /// `GET /v1/test/{vurdId}?isExternal=true`, as Inspera documents for addressing a test by the
+    /// external system's id. A 404 is "no such test"; an answer about another external id is a
     /// Mapping error.
     pub async fn find_test(&self, external_test_id: &str) -> Result<Option<Test>> {
-        let what = format!("search for the test with external id {external_test_id}");
-        let query = [("externalTestId", external_test_id)];
-        let found: Vec<WireTest> = self
+        let what = format!("lookup of the test with external id {external_test_id}");
+        let path = format!("/v1/test/{}", path_segment(external_test_id));
+        let query = [("isExternal", "true")];
+        let reply = self
             .retry
-            .run(|| self.call(Method::GET, "/v1/test/search", &query, None, &what))
-            .await
-            .and_then(|reply| found_or_mapping(reply, &what))?;
-        let mut matching: Vec<Test> = found.into_iter().map(Test::from).collect();
-        if let Some(other) = matching
-            .iter()
-            .find(|test| test.external_test_id != external_test_id)
-        {
+            .run(|| self.call::<WireTest>(Method::GET, &path, &query, None, &what))
+            .await?;
+        let wire = match reply {
+            Reply::Found { value, .. } => value,
+            Reply::NotFound { .. } => return Ok(None),
+        };
+        let test = wire.into_test(&what, Some(external_test_id))?;
+        if test.external_test_id != external_test_id {
             return Err(Error::mapping(format!(
                 "{SYSTEM} {what} answered test {} with external id {}",
-                other.test_id, other.external_test_id
+                test.test_id, test.external_test_id
             )));
         }
-        match matching.len() {
-            0 | 1 => Ok(matching.pop()),
-            n => Err(Error::mapping(format!(
-                "{SYSTEM} has {n} tests with external id {external_test_id} (test ids {}); expected one",
-                matching
-                    .iter()
-                    .map(|test| test.test_id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
+        Ok(Some(test))
     }
 
     /// The test with this id; an unknown one is a Mapping error.
     pub async fn test(&self, test_id: u64) -> Result<Test> {
         let what = format!("lookup of test {test_id}");
         let path = format!("/v1/test/{test_id}");
-        let test: Test = self
+        let test = self
             .retry
             .run(|| self.call::<WireTest>(Method::GET, &path, &[], None, &what))
             .await
             .and_then(|reply| found_or_mapping(reply, &what))?
-            .into();
+            .into_test(&what, None)?;
         if test.test_id != test_id {
             return Err(Error::mapping(format!(
                 "{SYSTEM} {what} answered test {} instead",
@@ -776,6 +800,11 @@ fn not_found(what: &str, error: &str) -> Error {
 }
 
 /// The value of a successful reply; a 404 is a Mapping error.
+/// `text` as one URL path segment: an FS `vurdId` may hold characters a path cannot.
+fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 fn found_or_mapping<T>(reply: Reply<T>, what: &str) -> Result<T> {
     match reply {
         Reply::Found { value, .. } => Ok(value),
@@ -819,22 +848,53 @@ mod tests {
     }
 
     #[test]
-    fn tests_accept_ids_as_numbers_or_strings() {
+    fn tests_accept_ids_as_numbers_or_strings_and_the_aliases_of_other_clients() {
         let tests: Vec<WireTest> = serde_json::from_str(
-            r#"[{"testId": 700001, "externalTestId": "MTg1LUVYUEhJTDAz", "title": "EXPHIL03 2026 HØST"},
-                {"testId": "700002", "externalTestId": 42}]"#,
+            r#"[{"testId": 700001, "externalTestId": "MTg1LUVYUEhJTDAz", "title": "EXPHIL03 2026 HØST", "other": 1},
+                {"testId": "700002", "externalTestId": 42},
+                {"id": 700003, "name": "EXPHIL03"}]"#,
         )
         .unwrap();
-        let tests: Vec<Test> = tests.into_iter().map(Test::from).collect();
+        let tests: Vec<Test> = tests
+            .into_iter()
+            .map(|wire| wire.into_test("lookup", Some("asked")).unwrap())
+            .collect();
         assert_eq!(tests[0].test_id, 700_001);
         assert_eq!(tests[0].external_test_id, "MTg1LUVYUEhJTDAz");
         assert_eq!(tests[1].test_id, 700_002);
         assert_eq!(tests[1].external_test_id, "42");
         assert_eq!(tests[1].title, "");
+        assert_eq!(tests[2].test_id, 700_003);
+        assert_eq!(tests[2].external_test_id, "asked", "the id it was asked by");
+        assert_eq!(tests[2].title, "EXPHIL03");
         assert!(
             serde_json::from_str::<WireTest>(r#"{"testId": "abc", "externalTestId": "x"}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_test_without_its_ids_is_a_mapping_error_naming_the_field() {
+        let no_external: WireTest = serde_json::from_str(r#"{"testId": 700001}"#).unwrap();
+        let error = no_external
+            .into_test("lookup of test 700001", None)
+            .unwrap_err();
+        assert_eq!(error.category(), crate::error::Category::Mapping);
+        assert!(
+            error.message().contains("externalTestId")
+                && error.message().contains("contracts/inspera.yaml"),
+            "{}",
+            error.message()
+        );
+        let no_id: WireTest = serde_json::from_str(r#"{"externalTestId": "x"}"#).unwrap();
+        let error = no_id.into_test("lookup", Some("x")).unwrap_err();
+        assert!(error.message().contains("no testId"), "{}", error.message());
+    }
+
+    #[test]
+    fn a_vurd_id_is_one_path_segment() {
+        assert_eq!(path_segment("185-EXPHIL03"), "185%2DEXPHIL03");
+        assert_eq!(path_segment("a/b?c"), "a%2Fb%3Fc");
     }
 
     #[test]

@@ -182,7 +182,7 @@ pub fn every_operation(local: &Local, nr: &str, system: &str) -> Vec<Request> {
             Some(
                 json!({"vurdId": asked.assessment_id, "kandidatnr": asked.candidate_number,
                 "urlBegrunnelse": "https://exam.example/explanations/1",
-                "datoBedtOm": asked.requested_at, "datoGitt": "2026-11-23T10:00:00"}),
+                "datoBegrunnelseBedtOm": asked.requested_at, "datoBegrunnelseGitt": "2026-11-23T10:00:00"}),
             ),
         ),
         request(

@@ -117,6 +117,13 @@ async fn exam_detail(
     Path((exam_system, vurd_id)): Path<(String, String)>,
 ) -> Response {
     match state.exam(&exam_system, &vurd_id) {
+        Some(exam) if state.has_no_grade_scale(&vurd_id) => {
+            let mut info = serde_json::to_value(exam).expect("an exam serialises");
+            if let Some(fields) = info.as_object_mut() {
+                fields.remove("karakterskala");
+            }
+            Json(info).into_response()
+        }
         Some(exam) => Json(exam).into_response(),
         None => no_exam(&exam_system),
     }
@@ -135,7 +142,8 @@ async fn exam_appeals(
 }
 
 /// A registered explanation as `GET /eksamen/begrunnelser/{examSystem}/{vurdId}`
-/// serves it; absent optional fields are left out.
+/// serves it, with the field names of its registration (seed `002_*`); absent optional fields
+/// are left out.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ExplanationJson {
@@ -148,8 +156,8 @@ struct ExplanationJson {
     /// The document, base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     dokument_begrunnelse: Option<String>,
-    dato_bedt_om: String,
-    dato_gitt: String,
+    dato_begrunnelse_bedt_om: String,
+    dato_begrunnelse_gitt: String,
 }
 
 impl ExplanationJson {
@@ -160,8 +168,8 @@ impl ExplanationJson {
             url_begrunnelse: explanation.url,
             content_type_begrunnelse: explanation.content_type,
             dokument_begrunnelse: explanation.document.map(|bytes| base64::encode(&bytes)),
-            dato_bedt_om: explanation.requested_at,
-            dato_gitt: explanation.given_at,
+            dato_begrunnelse_bedt_om: explanation.requested_at,
+            dato_begrunnelse_gitt: explanation.given_at,
         }
     }
 }

@@ -164,7 +164,9 @@ async fn explanation_requests(
     }
 }
 
-/// Body of `POST /eksamen/begrunnelser/{examSystem}`.
+/// Body of `POST /eksamen/begrunnelser/{examSystem}`, with the field names of seed
+/// `002_4314c95e941397c2.txt` ("Registrerer explanations"): `datoBegrunnelseBedtOm` and
+/// `datoBegrunnelseGitt`, not Flyt's earlier `datoBedtOm` / `datoGitt`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ExplanationBody {
@@ -173,8 +175,8 @@ struct ExplanationBody {
     url_begrunnelse: Option<String>,
     dokument_begrunnelse: Option<String>,
     content_type_begrunnelse: Option<String>,
-    dato_bedt_om: Option<String>,
-    dato_gitt: Option<String>,
+    dato_begrunnelse_bedt_om: Option<String>,
+    dato_begrunnelse_gitt: Option<String>,
 }
 
 /// Body of `POST /eksamen/vedtak/{examSystem}`.
@@ -219,7 +221,7 @@ fn required_date(value: Option<String>, field: &str) -> Result<String, String> {
 fn explanation(exam_system: &str, body: &[u8]) -> Result<RegisteredExplanation, String> {
     let body: ExplanationBody = parse_body(
         body,
-        "vurdId, kandidatnr, urlBegrunnelse or dokumentBegrunnelse, datoBedtOm, datoGitt",
+        "vurdId, kandidatnr, urlBegrunnelse or dokumentBegrunnelse, datoBegrunnelseBedtOm, datoBegrunnelseGitt",
     )?;
     let assessment_id = required(body.vurd_id, "vurdId")?;
     let candidate_number = required(body.kandidatnr, "kandidatnr")?;
@@ -251,8 +253,8 @@ fn explanation(exam_system: &str, body: &[u8]) -> Result<RegisteredExplanation, 
         url,
         document,
         content_type: present(body.content_type_begrunnelse),
-        requested_at: required_date(body.dato_bedt_om, "datoBedtOm")?,
-        given_at: required_date(body.dato_gitt, "datoGitt")?,
+        requested_at: required_date(body.dato_begrunnelse_bedt_om, "datoBegrunnelseBedtOm")?,
+        given_at: required_date(body.dato_begrunnelse_gitt, "datoBegrunnelseGitt")?,
         count: 0,
     })
 }

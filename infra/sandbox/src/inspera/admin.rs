@@ -69,8 +69,10 @@ async fn set_webhook(State(state): State<Shared>, Json(webhook): Json<Webhook>) 
         )
             .into_response();
     }
-    state.set_webhook(webhook.url, webhook.secret);
-    StatusCode::NO_CONTENT.into_response()
+    match state.subscribe_webhook(webhook.url, webhook.secret).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(why) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": why }))).into_response(),
+    }
 }
 
 /// Every delivery with its attempts (bodies name grader users: sandbox data only).

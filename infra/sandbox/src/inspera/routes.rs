@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::{InsperaAppeal, InsperaExplanation, InsperaState, InsperaTest, Refusal};
+use crate::contract::ContractCheck;
 use crate::theses::Download;
 
 /// The token route as Inspera documents it (with the trailing slash).
@@ -24,11 +25,11 @@ const TOKEN_PATH: &str = "/api/authenticate/token/";
 
 type Shared = Arc<InsperaState>;
 
-/// All Inspera routes. Order per request: counting and faults, then the
-/// bearer token on `/api/v1/*`. `/_sandbox/*` bypasses both.
-pub(crate) fn router(state: Shared) -> Router {
+/// All Inspera routes. Order per request: counting and faults, then the contract check
+/// (`contracts/inspera.yaml`), then the bearer token on `/api/v1/*`. `/_sandbox/*` bypasses
+/// all of it.
+pub(crate) fn router(state: Shared, contract: ContractCheck) -> Router {
     let api = Router::new()
-        .route("/api/v1/test/search", get(search))
         .route("/api/v1/test/{test_id}", get(test))
         .route("/api/v1/test/{test_id}/appeals", post(register_appeal))
         .route(
@@ -55,6 +56,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(TOKEN_PATH.trim_end_matches('/'), post(token))
         .route("/files/{file_id}", get(download_file))
         .merge(api)
+        .layer(from_fn_with_state(contract, crate::contract::enforce))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::inspera_routes())
         .with_state(state)
@@ -218,24 +220,28 @@ fn explanation_json(explanation: &InsperaExplanation) -> Value {
     })
 }
 
-async fn search(
+/// `GET /api/v1/test/{testId}`: one test. With `isExternal=true` the path's id is the external
+/// system's (FS's `vurdId`), as Inspera documents for every test route; 404 when no test has it.
+async fn test(
     State(state): State<Shared>,
+    Path(raw_test_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Answer {
-    let external_test_id = query
-        .get("externalTestId")
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| bad_request("parameter externalTestId is required"))?;
-    let found: Vec<Value> = state
-        .search(external_test_id)
-        .iter()
-        .map(test_json)
-        .collect();
-    Ok(Json(found).into_response())
-}
-
-async fn test(State(state): State<Shared>, Path(raw_test_id): Path<String>) -> Answer {
-    let test = state.test(test_id(&raw_test_id)?)?;
+    let external = query
+        .get("isExternal")
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let test = if external {
+        state
+            .search(raw_test_id.trim())
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: format!("no test with external id {raw_test_id}"),
+            })?
+    } else {
+        state.test(test_id(&raw_test_id)?)?
+    };
     Ok(Json(test_json(&test)).into_response())
 }
 

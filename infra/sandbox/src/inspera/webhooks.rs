@@ -143,6 +143,18 @@ fn sign(secret: &[u8], body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The validation call of a new subscription: a POST with no body and no signature, and the
+/// status it was answered with (`None` for no answer within the attempt timeout).
+pub(super) async fn validation_call(url: &str) -> Option<u16> {
+    reqwest::Client::new()
+        .post(url)
+        .timeout(ATTEMPT_TIMEOUT)
+        .send()
+        .await
+        .ok()
+        .map(|response| response.status().as_u16())
+}
+
 /// Starts the task that delivers queued webhooks until it is aborted; each
 /// delivery runs on its own so one slow receiver does not hold up the rest.
 pub(crate) fn spawn_delivery(state: Arc<InsperaState>) -> JoinHandle<()> {
@@ -262,5 +274,41 @@ mod tests {
         assert_eq!(deliveries[0].attempts(), 4);
         assert_eq!(deliveries[1].outcome, InsperaDeliveryOutcome::Delivered);
         assert_eq!(webhooks.pending(), 0);
+    }
+
+    #[test]
+    fn every_event_the_sandbox_sends_is_one_the_contract_describes() {
+        let mut webhooks = Webhooks::default();
+        webhooks.subscribe("http://127.0.0.1:9/hook".to_owned(), "s".to_owned());
+        for (name, associated_id, associated_type) in [
+            ("explanation_given", Value::from(900_001), "EXPLANATION"),
+            ("appeal_decided", Value::from("12345"), "CANDIDATE"),
+            ("thesis_submitted", Value::from("12345"), "CANDIDATE"),
+        ] {
+            webhooks.queue(Event {
+                name,
+                test_id: 700_001,
+                associated_id,
+                associated_type,
+                user_id: 510_001,
+                user_name: "sensor1234",
+                timestamp: "2026-11-22T10:00:00Z",
+            });
+        }
+        for delivery in webhooks.deliveries() {
+            let body: Value = serde_json::from_str(&delivery.body).expect("json body");
+            assert_eq!(
+                crate::contract::schema_problems("inspera", "webhook-event", &body),
+                None,
+                "{}",
+                delivery.body
+            );
+        }
+        let invented = serde_json::json!({"event": "x", "contextObjectId": 1, "timestamp": "2026-11-22T10:00:00Z", "grade": "A"});
+        assert!(
+            crate::contract::schema_problems("inspera", "webhook-event", &invented)
+                .is_some_and(|problem| problem.contains("grade")),
+            "a field the contract does not name is a departure"
+        );
     }
 }

@@ -279,8 +279,8 @@ async fn explanations_register_once_and_count_repeats() {
             "vurdId": requests[request].assessment_id,
             "kandidatnr": requests[request].candidate_number,
             "urlBegrunnelse": "https://inspera.example.no/begrunnelse/1",
-            "datoBedtOm": requests[request].requested_at,
-            "datoGitt": "2026-11-22",
+            "datoBegrunnelseBedtOm": requests[request].requested_at,
+            "datoBegrunnelseGitt": "2026-11-22",
         })
     };
     let path = "/eksamen/begrunnelser/INSPERA";
@@ -393,8 +393,8 @@ async fn a_full_error_rate_answers_503_and_registers_nothing() {
         "vurdId": request.assessment_id,
         "kandidatnr": request.candidate_number,
         "urlBegrunnelse": "https://inspera.example.no/begrunnelse/2",
-        "datoBedtOm": request.requested_at,
-        "datoGitt": "2026-11-22T10:00:00",
+        "datoBegrunnelseBedtOm": request.requested_at,
+        "datoBegrunnelseGitt": "2026-11-22T10:00:00",
     });
     let set = client
         .put(format!("{}/_sandbox/faults", sandbox.fs_url))
@@ -509,8 +509,8 @@ async fn registration_answers_held_back_or_never_given_are_counted() {
         "vurdId": request.assessment_id,
         "kandidatnr": request.candidate_number,
         "urlBegrunnelse": "https://inspera.example.no/begrunnelse/3",
-        "datoBedtOm": request.requested_at,
-        "datoGitt": "2026-11-22T10:00:00",
+        "datoBegrunnelseBedtOm": request.requested_at,
+        "datoBegrunnelseGitt": "2026-11-22T10:00:00",
     });
     sandbox.fs.set_faults(Faults {
         timeout_rate: 1.0,

@@ -409,8 +409,8 @@ async fn an_exams_explanations_are_those_registered() {
             "vurdId": vurd_id,
             "kandidatnr": first.candidate_number,
             "urlBegrunnelse": "https://inspera.example.no/begrunnelse/1",
-            "datoBedtOm": first.requested_at,
-            "datoGitt": "2026-11-22",
+            "datoBegrunnelseBedtOm": first.requested_at,
+            "datoBegrunnelseGitt": "2026-11-22",
         }),
     )
     .await;
@@ -426,8 +426,8 @@ async fn an_exams_explanations_are_those_registered() {
             "vurdId": other_exam.assessment_id,
             "kandidatnr": other_exam.candidate_number,
             "dokumentBegrunnelse": "JVBERi0xLjQ=",
-            "datoBedtOm": other_exam.requested_at,
-            "datoGitt": "2026-11-22",
+            "datoBegrunnelseBedtOm": other_exam.requested_at,
+            "datoBegrunnelseGitt": "2026-11-22",
         }),
     )
     .await;
@@ -441,8 +441,8 @@ async fn an_exams_explanations_are_those_registered() {
             "vurdId": vurd_id,
             "kandidatnr": first.candidate_number,
             "urlBegrunnelse": "https://inspera.example.no/begrunnelse/1",
-            "datoBedtOm": first.requested_at,
-            "datoGitt": "2026-11-22",
+            "datoBegrunnelseBedtOm": first.requested_at,
+            "datoBegrunnelseGitt": "2026-11-22",
         }])
     );
     let (_, document) = get(

@@ -97,7 +97,7 @@ fn seeded_appeal(sandbox: &Sandbox) -> (String, String) {
     (appeal.assessment_id, appeal.candidate_number)
 }
 
-/// The Inspera test id of a `vurdId`, found through the search route.
+/// The Inspera test id of a `vurdId`, found on the test's own path with `isExternal=true`.
 async fn test_id_of(
     client: &reqwest::Client,
     sandbox: &Sandbox,
@@ -106,20 +106,20 @@ async fn test_id_of(
 ) -> u64 {
     let (status, found) = send(
         client
-            .get(api(sandbox, "/test/search"))
+            .get(api(sandbox, &format!("/test/{vurd_id}")))
             .bearer_auth(token)
-            .query(&[("externalTestId", vurd_id)]),
+            .query(&[("isExternal", "true")]),
     )
     .await;
     assert_eq!(status, 200);
-    found[0]["testId"].as_u64().expect("a numeric testId")
+    found["testId"].as_u64().expect("a numeric testId")
 }
 
 #[tokio::test]
 async fn tokens_are_issued_for_the_right_key_only_and_guard_the_api() {
     let sandbox = inspera_sandbox().await;
     let client = reqwest::Client::new();
-    let search = api(&sandbox, "/test/search?externalTestId=x");
+    let search = api(&sandbox, "/test/x?isExternal=true");
 
     let (status, _) = send(client.get(&search)).await;
     assert_eq!(status, 401, "no token");
@@ -136,13 +136,20 @@ async fn tokens_are_issued_for_the_right_key_only_and_guard_the_api() {
     .await;
     assert_eq!(status, 400, "no grant_type");
     assert_eq!(body["error"], "unsupported_grant_type");
+    crate::expect_violations(
+        &sandbox,
+        &["required query parameter 'grant_type' is missing"],
+    );
 
     let (status, body) = send(token_request(&client, &sandbox, CLIENT_ID, API_KEY)).await;
     assert_eq!(status, 200);
     assert_eq!(body["expires_in"], 3600);
     let token = body["access_token"].as_str().expect("access_token");
     let (status, found) = send(client.get(&search).bearer_auth(token)).await;
-    assert_eq!((status, found), (200, json!([])));
+    assert_eq!(
+        (status, found),
+        (404, json!({ "error": "no test with external id x" }))
+    );
     let (status, _) = send(client.get(&search).bearer_auth("made-up-token")).await;
     assert_eq!(status, 401);
 
@@ -168,8 +175,8 @@ async fn tokens_expire_after_their_lifetime() {
     let (status, body) = send(token_request(&client, &sandbox, CLIENT_ID, API_KEY)).await;
     assert_eq!((status, body["expires_in"].clone()), (200, json!(1)));
     let token = body["access_token"].as_str().expect("access_token");
-    let search = api(&sandbox, "/test/search?externalTestId=x");
-    assert_eq!(send(client.get(&search).bearer_auth(token)).await.0, 200);
+    let search = api(&sandbox, "/test/x?isExternal=true");
+    assert_eq!(send(client.get(&search).bearer_auth(token)).await.0, 404);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(send(client.get(&search).bearer_auth(token)).await.0, 401);
 }
@@ -183,18 +190,16 @@ async fn tests_are_derived_from_fs_with_stable_ids() {
 
     let (status, found) = send(
         client
-            .get(api(&sandbox, "/test/search"))
+            .get(api(&sandbox, &format!("/test/{vurd_id}")))
             .bearer_auth(&token)
-            .query(&[("externalTestId", vurd_id.as_str())]),
+            .query(&[("isExternal", "true")]),
     )
     .await;
     assert_eq!(status, 200);
-    let found = found.as_array().expect("an array").clone();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0]["externalTestId"], vurd_id.as_str());
-    let test_id = found[0]["testId"].as_u64().expect("numeric testId");
+    assert_eq!(found["externalTestId"], vurd_id.as_str());
+    let test_id = found["testId"].as_u64().expect("numeric testId");
     assert!(test_id >= 700_001);
-    let title = found[0]["title"].as_str().expect("title");
+    let title = found["title"].as_str().expect("title");
     let appeal = &sandbox.fs.appeals("185")[0];
     assert_eq!(title, format!("{} {}", appeal.course_code, appeal.term));
 
@@ -204,7 +209,7 @@ async fn tests_are_derived_from_fs_with_stable_ids() {
             .bearer_auth(&token),
     )
     .await;
-    assert_eq!((status, test), (200, found[0].clone()));
+    assert_eq!((status, test), (200, found.clone()));
     let (status, missing) = send(client.get(api(&sandbox, "/test/1")).bearer_auth(&token)).await;
     assert_eq!(status, 404);
     assert_eq!(missing["error"], "no test with id 1");
@@ -318,6 +323,7 @@ async fn appeals_are_registered_withdrawn_and_decided() {
     );
     let (status, _) = send(post(&appeals, json!({}))).await;
     assert_eq!(status, 400);
+    crate::expect_violations(&sandbox, &["\"candidateId\" is a required property"]);
     let (status, _) = send(post(
         &api(&sandbox, "/test/1/appeals"),
         json!({ "candidateId": candidate }),
@@ -422,6 +428,7 @@ async fn explanations_need_the_option_and_every_request_creates_one() {
     )
     .await;
     assert_eq!(status, 400, "an option without a value");
+    crate::expect_violations(&sandbox, &["\"value\" is a required property"]);
     let (status, _) = send(client.post(&options).bearer_auth(&token).json(
         &json!({ "testOptions": { "explanationOptions": [
                 { "option": INSPERA_EXPLANATIONS_OPTION, "value": true },
@@ -830,4 +837,37 @@ async fn the_binary_prints_the_inspera_url() {
     assert!(state["tests"].as_u64().expect("tests") > 0);
     child.kill().expect("kill");
     child.wait().expect("wait");
+}
+
+#[tokio::test]
+async fn a_subscription_is_validated_with_an_unsigned_post_that_must_be_answered_200() {
+    let sandbox = inspera_sandbox().await;
+    let client = reqwest::Client::new();
+    let refusing = receiver(vec![401]).await;
+    let refused = sandbox
+        .inspera
+        .subscribe_webhook(refusing.url.clone(), WEBHOOK_SECRET)
+        .await
+        .expect_err("a 401 refuses the subscription");
+    assert!(
+        refused.contains("answered the validation POST with 401"),
+        "{refused}"
+    );
+    register_first_appeal(&client, &sandbox).await;
+    assert_eq!(sandbox.inspera.decide_appeals(), 1);
+    assert!(
+        sandbox.inspera.webhook_deliveries().is_empty(),
+        "a refused subscription gets no events"
+    );
+
+    let accepting = receiver(Vec::new()).await;
+    sandbox
+        .inspera
+        .subscribe_webhook(accepting.url.clone(), WEBHOOK_SECRET)
+        .await
+        .expect("a 200 registers the subscription");
+    let received = accepting.received.lock().expect("receiver lock").clone();
+    assert_eq!(received.len(), 1, "one validation call");
+    assert_eq!(received[0].signature, None, "unsigned");
+    assert!(received[0].body.is_empty(), "no body");
 }
