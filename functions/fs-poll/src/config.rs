@@ -22,6 +22,9 @@ pub struct Config {
     pub executions_table: String,
     /// How far back the first poll of an institution reads.
     pub first_lookback: Duration,
+    /// How far behind the latest change read each poll reads again, for changes FS stamps before
+    /// they are committed (`FS_LOOKBACK_LAG_SECONDS`).
+    pub lookback_lag: Duration,
     /// How long one poll holds an (institution, kind) cursor.
     pub poll_lease: Duration,
     /// Timeout of one HTTP request.
@@ -51,6 +54,7 @@ impl Config {
                 86_400
                     * vars.parsed_or("FS_FIRST_LOOKBACK_DAYS", 14u64, "a whole number of days")?,
             ),
+            lookback_lag: vars.seconds_or("FS_LOOKBACK_LAG_SECONDS", 300)?,
             poll_lease: vars.seconds_or("POLL_LEASE_SECONDS", 300)?,
             http_timeout: vars.millis_or("HTTP_TIMEOUT_MS", 10_000)?,
         })

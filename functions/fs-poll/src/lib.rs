@@ -251,12 +251,13 @@ impl Poller {
                 Position::starting_at(flyt::appeals::format_fs_timestamp(start))
             });
         let fs = self.connections.fs(institution)?;
+        let siden = position.query_from(self.config.lookback_lag);
         let changes = fs
             .changes(
                 kind,
                 institution.exam_system,
                 &institution.institusjonsnr,
-                &position.since,
+                &siden,
             )
             .await
             .map_err(|e| e.context(format_args!("institution {}", institution.org_id)))?;
@@ -273,7 +274,7 @@ impl Poller {
                 )
             })
             .collect();
-        let (fresh, next) = position.advance(items);
+        let (fresh, next) = position.advance(items, self.config.lookback_lag);
         if fresh.is_empty() {
             return Ok(());
         }
@@ -302,8 +303,8 @@ impl Poller {
             )));
         }
         let line = LogLine::info(format!(
-            "{} {kind} changes read from FS since {}, {queued} queued for {}",
-            report.read, position.since, institution.exam_system
+            "{} {kind} changes read from FS since {siden}, {queued} new queued for {}",
+            report.read, institution.exam_system
         ));
         self.executions.record(&execution_id, &[], &[line]).await?;
         self.executions.finish(&execution_id).await

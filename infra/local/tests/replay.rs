@@ -174,3 +174,58 @@ async fn replay(
         "dry_run": dry_run, "force": force}});
     local.invoke("FsPollFunction", event).await.unwrap()
 }
+
+/// FS stamps a change when it is made and lists it once committed, so a change can appear after
+/// a later one was read. Each poll reads `FS_LOOKBACK_LAG_SECONDS` behind the latest change it
+/// read: the late change is queued once, and the changes read again in that window are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_listed_after_a_later_one_was_read_is_queued_once() {
+    let local = appeals_platform(LocalOptions::default()).await;
+    poll_and_dispatch(&local).await;
+    let open: Vec<FsAppeal> = local
+        .sandbox
+        .fs
+        .appeals("185")
+        .into_iter()
+        .filter(|a| a.status == AppealStatus::Active)
+        .filter(|a| {
+            !local.sandbox.fs.appeals("185").iter().any(|b| {
+                b.candidate_number == a.candidate_number && b.status == AppealStatus::Withdrawn
+            })
+        })
+        .take(2)
+        .collect();
+    assert_eq!(open.len(), 2);
+    let dispatch = local.stack.queue("DispatchQueue").url.clone();
+    let depth = || async {
+        flyt::redrive::queue_depth(&local.aws.sqs, &dispatch)
+            .await
+            .unwrap()
+    };
+    assert_eq!(depth().await, 0, "everything seeded was dispatched");
+
+    let read_first = local.sandbox.fs.append_appeal(FsAppeal {
+        status: AppealStatus::Withdrawn,
+        changed_at: String::new(),
+        ..open[0].clone()
+    });
+    local.fire_schedule("FsPollFunction").await.unwrap();
+    assert_eq!(depth().await, 1, "the new withdrawal");
+
+    let stamped =
+        chrono::NaiveDateTime::parse_from_str(&read_first.changed_at, "%Y-%m-%dT%H:%M:%S").unwrap()
+            - chrono::Duration::seconds(60);
+    local.sandbox.fs.append_appeal(FsAppeal {
+        status: AppealStatus::Withdrawn,
+        changed_at: stamped.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        ..open[1].clone()
+    });
+    local.fire_schedule("FsPollFunction").await.unwrap();
+    assert_eq!(
+        depth().await,
+        2,
+        "the change stamped a minute before the latest read, and not the one read before"
+    );
+    local.fire_schedule("FsPollFunction").await.unwrap();
+    assert_eq!(depth().await, 2, "a third poll queues nothing again");
+}
