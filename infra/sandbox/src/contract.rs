@@ -7,6 +7,8 @@
 //! parameters, declared statuses, closed bodies); the schemas themselves are checked by the
 //! `jsonschema` crate. The OpenAPI crates of the field parse 3.0 only, or validate nothing.
 
+#[cfg(test)]
+mod assumptions;
 mod check;
 
 use std::collections::BTreeMap;
