@@ -290,7 +290,8 @@ pub enum InsperaEventKind {
 }
 
 impl InsperaEventKind {
-    const ALL: [InsperaEventKind; 3] = [
+    /// Every kind Flyt handles.
+    pub const ALL: [InsperaEventKind; 3] = [
         InsperaEventKind::ExplanationGiven,
         InsperaEventKind::AppealDecided,
         InsperaEventKind::ThesisSubmitted,

@@ -7,6 +7,7 @@
 //! - [`dlq`]: the dead-letter queues — list, peek, redrive.
 //! - [`invoke`]: running a step again — re-run an execution, replay an FS list over a window.
 //! - [`digest`]: who gets an institution's daily digest e-mail.
+//! - [`preflight`]: before go-live, the real systems' read-only operations against the contracts.
 //!
 //! [`context`] holds what every group shares (the global flags, the AWS clients); [`validate`]
 //! the pure checks of arguments; [`output`] the plain-text layout.
@@ -19,6 +20,7 @@ pub mod executions;
 pub mod invoke;
 pub mod keys;
 pub mod output;
+pub mod preflight;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +67,9 @@ pub enum Command {
     /// Who gets an institution's daily digest e-mail.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// Before go-live: call every configured system's read-only operations with the stored
+    /// credentials and say, per contract element, whether it holds; non-zero when one differs.
+    Preflight(preflight::PreflightArgs),
 }
 
 /// Runs a parsed command line. The error's message is what to show the operator.
@@ -77,6 +82,7 @@ pub async fn run(cli: Cli) -> flyt::Result<()> {
         Command::Dlq(command) => dlq::run(command, &context).await,
         Command::Run(command) => invoke::run(command, &context).await,
         Command::Digest(command) => digest::run(command, &context).await,
+        Command::Preflight(args) => preflight::run(args, &context).await,
     }
 }
 

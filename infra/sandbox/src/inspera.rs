@@ -242,6 +242,8 @@ struct Inner {
     tokens: HashMap<String, Instant>,
     /// Unseeded, so a restarted sandbox never re-issues an earlier token.
     token_rng: fastrand::Rng,
+    /// The names `GET /v1/subscription/events` lists besides the two Inspera publishes.
+    event_names: Vec<String>,
     /// Seeded: decisions and the grader who triggers each event.
     rng: fastrand::Rng,
     request_count: u64,
@@ -282,6 +284,9 @@ impl InsperaState {
                 webhooks: webhooks::Webhooks::default(),
                 tokens: HashMap::new(),
                 token_rng: fastrand::Rng::new(),
+                event_names: ["explanation_given", "appeal_decided", "thesis_submitted"]
+                    .map(String::from)
+                    .to_vec(),
                 rng,
                 request_count: 0,
                 token_requests: 0,
@@ -517,6 +522,20 @@ impl InsperaState {
     /// ones that fail on purpose). Events raised while no webhook is set are not sent.
     pub fn set_webhook(&self, url: impl Into<String>, secret: impl Into<String>) {
         self.lock().webhooks.subscribe(url.into(), secret.into());
+    }
+
+    /// The event names the tenant lists (`GET /v1/subscription/events`): the three the sandbox
+    /// sends, and the two Inspera publishes. [`InsperaState::rename_events`] changes them.
+    pub fn event_names(&self) -> Vec<String> {
+        let mut names = self.lock().event_names.clone();
+        names.extend(["confirm_final_grades", "submissions_export_finished"].map(String::from));
+        names
+    }
+
+    /// From now on the tenant lists `names` instead of the three events the sandbox sends, as a
+    /// tenant whose events are named otherwise would (the webhooks it sends keep their names).
+    pub fn rename_events(&self, names: &[&str]) {
+        self.lock().event_names = names.iter().map(|name| (*name).to_owned()).collect();
     }
 
     /// Registers a subscription as Inspera does (`contracts/inspera.yaml`,

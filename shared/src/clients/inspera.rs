@@ -542,6 +542,29 @@ impl InsperaClient {
         }
     }
 
+    /// The webhook events the tenant offers (`GET /v1/subscription/events`), as names. The answer's
+    /// shape is not published: a list of names, or of objects naming the event in `event`,
+    /// `eventName` or `name`, is read.
+    pub async fn subscription_events(&self) -> Result<Vec<String>> {
+        let what = "list of the tenant's webhook events".to_owned();
+        let listed: Vec<Value> = self
+            .retry
+            .run(|| self.call(Method::GET, "/v1/subscription/events", &[], None, &what))
+            .await
+            .and_then(|reply| found_or_mapping(reply, &what))?;
+        Ok(listed
+            .iter()
+            .filter_map(|entry| match entry {
+                Value::String(name) => Some(name.clone()),
+                Value::Object(fields) => ["event", "eventName", "name"]
+                    .iter()
+                    .find_map(|key| fields.get(*key).and_then(Value::as_str))
+                    .map(str::to_owned),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Turns on explanations of grades for a test (idempotent).
     pub async fn enable_explanations(&self, test_id: u64) -> Result<()> {
         let what = format!("enabling explanations on test {test_id}");

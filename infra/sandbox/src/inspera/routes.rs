@@ -38,6 +38,7 @@ pub(crate) fn router(state: Shared, contract: ContractCheck) -> Router {
         )
         .route("/api/v1/test/{test_id}/appeals/{candidate_id}", get(appeal))
         .route("/api/v1/test/{test_id}/options", post(set_options))
+        .route("/api/v1/subscription/events", get(subscription_events))
         .route(
             "/api/v1/test/{test_id}/explanations",
             get(explanations).post(request_explanation),
@@ -243,6 +244,12 @@ async fn test(
         state.test(test_id(&raw_test_id)?)?
     };
     Ok(Json(test_json(&test)).into_response())
+}
+
+/// `GET /api/v1/subscription/events`: the events a subscription can name; the three the
+/// sandbox sends and the two Inspera publishes.
+async fn subscription_events(State(state): State<Shared>) -> Json<Value> {
+    Json(json!(state.event_names()))
 }
 
 async fn register_appeal(
