@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::apply::Applicable;
 use crate::error::{Error, Result};
-use crate::institution::ExamSystem;
+use crate::institution::{ExamSystem, Institution, Mode};
 use crate::thesis_store::{HoldChange, HoldKind};
 
 /// Which FS list a change comes from.
@@ -105,6 +105,10 @@ pub struct DispatchItem {
     /// An operator's replay asked for it to be applied again even if it was.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Read for an institution in shadow mode: decided and recorded, never written anywhere.
+    /// Its claim and version are kept apart from the live case's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 impl DispatchItem {
@@ -132,6 +136,22 @@ impl DispatchItem {
             changed_at: text(change.endret_dato),
             execution_id: execution_id.to_owned(),
             force: false,
+            shadow: false,
+        }
+    }
+
+    /// The item for one element of an institution's FS list, marked shadow when the institution
+    /// is in shadow mode; the execution is set when it is queued.
+    pub fn for_institution(kind: RequestKind, institution: &Institution, change: FsChange) -> Self {
+        DispatchItem {
+            shadow: institution.mode == Mode::Shadow,
+            ..DispatchItem::from_change(
+                kind,
+                &institution.org_id,
+                institution.exam_system,
+                change,
+                "",
+            )
         }
     }
 
@@ -160,8 +180,12 @@ impl DispatchItem {
 impl Applicable for DispatchItem {
     fn key(&self) -> String {
         format!(
-            "dispatch#{}#{}#{}#{}",
-            self.kind, self.org_id, self.vurd_id, self.kandidatnr
+            "{}dispatch#{}#{}#{}#{}",
+            if self.shadow { "shadow#" } else { "" },
+            self.kind,
+            self.org_id,
+            self.vurd_id,
+            self.kandidatnr
         )
     }
 

@@ -70,6 +70,37 @@ pub struct Institution {
     pub wiseflow_candidate_field: CandidateField,
     /// What the DigEks proxy does with grades for an exam whose info in FS has no grade scale.
     pub digeks_grades_without_scale: GradesWithoutScale,
+    /// Live, or shadow while another platform still does the institution's work.
+    pub mode: Mode,
+}
+
+/// Whether Flyt acts for an institution, or only reads and decides beside the platform it
+/// replaces (cutover without double effects).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every flow acts. The default.
+    #[default]
+    Live,
+    /// The flows read FS and the exam systems and decide as usual, but write nothing to FS or an
+    /// exam system: each intended effect is a line on the execution ("shadow: would ..."), with
+    /// what the target already holds where a read can tell. Shadow claims, cursors and versions
+    /// are kept apart from live ones, so switching to live starts afresh.
+    Shadow,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "live" => Ok(Mode::Live),
+            "shadow" => Ok(Mode::Shadow),
+            _ => Err(Error::configuration(format!(
+                "mode {text:?} is not live or shadow"
+            ))),
+        }
+    }
 }
 
 /// What the DigEks proxy does with grades for an exam whose info in FS gives no grade scale
@@ -129,6 +160,9 @@ pub struct InstitutionEntry {
     /// `forward`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digeks_grades_without_scale: Option<String>,
+    /// See [`Institution::mode`]: `live` (the default when absent) or `shadow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// The Feide realm of the institution's people (`uio.no`: the part after `@` in their
     /// eduPersonPrincipalName). Set, it connects the institution to the log overview: its people
     /// sign in and see its executions. Optional; entries without it are read as before.
@@ -245,6 +279,12 @@ impl InstitutionEntry {
             digeks_grades_without_scale: match self.digeks_grades_without_scale.as_deref() {
                 None => GradesWithoutScale::default(),
                 Some(policy) => policy
+                    .parse()
+                    .map_err(|e: Error| e.context(format_args!("institution {org}")))?,
+            },
+            mode: match self.mode.as_deref() {
+                None => Mode::default(),
+                Some(mode) => mode
                     .parse()
                     .map_err(|e: Error| e.context(format_args!("institution {org}")))?,
             },
@@ -550,6 +590,7 @@ mod tests {
             show_justification: false,
             wiseflow_candidate_field: None,
             digeks_grades_without_scale: None,
+            mode: None,
             feide_realm: Some("uio.no".into()),
         }
     }
@@ -741,6 +782,23 @@ mod tests {
                 && error.to_string().contains("not refuse or forward"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_institution_is_live_unless_its_entry_says_shadow() {
+        assert_eq!(entry().check().unwrap().mode, Mode::Live);
+        let shadow = InstitutionEntry {
+            mode: Some("Shadow".into()),
+            ..entry()
+        };
+        assert_eq!(shadow.check().unwrap().mode, Mode::Shadow);
+        let error = InstitutionEntry {
+            mode: Some("dry".into()),
+            ..entry()
+        }
+        .check()
+        .unwrap_err();
+        assert!(error.to_string().contains("not live or shadow"), "{error}");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! The shared pipeline ([`flyt::apply`]) claims each case (`vurdId` + `kandidatnr` + kind) at the
 //! change's version before any call, and records it after; a withdrawal (a later change) is
 //! applied after the appeal, never before. What happens per exam system is in [`inspera`] and
-//! [`wiseflow`].
+//! [`wiseflow`]; for an institution in shadow mode, only what would happen ([`shadow`]).
 
 mod config;
 pub mod inspera;
+pub mod shadow;
 pub mod wiseflow;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -89,6 +90,10 @@ impl Dispatcher {
                 "institution {}: FS lists the case under {} but exam_system is {}: correct one of them",
                 institution.org_id, item.exam_system, institution.exam_system
             )));
+        }
+        if item.shadow {
+            let client = self.connections.exam_system(&institution)?;
+            return shadow::intend(client, &institution, item).await;
         }
         let applied = match self.connections.exam_system(&institution)? {
             ExamClient::Inspera(client) => inspera::dispatch(client, item).await?,

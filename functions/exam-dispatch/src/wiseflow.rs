@@ -86,7 +86,7 @@ pub async fn dispatch(
 }
 
 /// The one ordinary (not re-exam, not remarking) flow with this SIS code.
-async fn ordinary_flow(client: &WiseflowClient, sis_code: &str) -> Result<u64> {
+pub(crate) async fn ordinary_flow(client: &WiseflowClient, sis_code: &str) -> Result<u64> {
     let flows: Vec<u64> = client
         .flows_by_sis_code(sis_code)
         .await?

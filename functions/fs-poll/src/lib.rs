@@ -24,7 +24,7 @@ use flyt::config::Vars;
 use flyt::connections::Connections;
 use flyt::cursor::{Acquire, CursorStore};
 use flyt::execution::{ExecutionStore, LogLine};
-use flyt::institution::{Institution, InstitutionStore};
+use flyt::institution::{Institution, InstitutionStore, Mode};
 use flyt::observability::Metrics;
 use flyt::retry::RetryPolicy;
 use flyt::sender::{OutgoingMessage, Sender};
@@ -195,7 +195,11 @@ impl Poller {
             execution_id: None,
             error: None,
         };
-        let cursor_name = format!("fs#{org_id}#{kind}");
+        // A shadow institution's position is its own: switched to live, it reads afresh.
+        let cursor_name = match institution.mode {
+            Mode::Live => format!("fs#{org_id}#{kind}"),
+            Mode::Shadow => format!("fs#{org_id}#{kind}#shadow"),
+        };
         let owner = format!("poll-{:016x}", fastrand::u64(..));
         let cursor = match self
             .cursors
@@ -264,15 +268,7 @@ impl Poller {
         report.read = changes.len();
         let items = changes
             .into_iter()
-            .map(|change| {
-                DispatchItem::from_change(
-                    kind,
-                    &institution.org_id,
-                    institution.exam_system,
-                    change,
-                    "",
-                )
-            })
+            .map(|change| DispatchItem::for_institution(kind, institution, change))
             .collect();
         let (fresh, next) = position.advance(items, self.config.lookback_lag);
         if fresh.is_empty() {
@@ -314,11 +310,12 @@ impl Poller {
 impl Poller {
     /// Opens the holds of the open cases among `items`, then queues them for exam-dispatch,
     /// accounted to `execution_id`; returns how many were sent. An item that does not validate
-    /// opens no hold: it is parked with its reason downstream.
+    /// opens no hold: it is parked with its reason downstream. A shadow item opens none either:
+    /// the platform Flyt replaces still archives.
     async fn queue(&self, items: Vec<DispatchItem>, execution_id: &str) -> Result<usize> {
         let opens: Vec<_> = items
             .iter()
-            .filter(|item| item.validate().is_ok())
+            .filter(|item| item.validate().is_ok() && !item.shadow)
             .filter_map(|item| match item.hold_change() {
                 open @ HoldChange::Open(_) => {
                     Some(

@@ -89,15 +89,7 @@ impl Poller {
         let read = changes.len();
         let in_window: Vec<DispatchItem> = changes
             .into_iter()
-            .map(|change| {
-                DispatchItem::from_change(
-                    request.kind,
-                    &institution.org_id,
-                    institution.exam_system,
-                    change,
-                    "",
-                )
-            })
+            .map(|change| DispatchItem::for_institution(request.kind, &institution, change))
             .filter(|item| fs_timestamp(&item.changed_at).is_some_and(|at| at >= from && at <= to))
             .collect();
         let ordering = OrderingStore::new(

@@ -153,6 +153,7 @@ mod tests {
             changed_at: at.into(),
             execution_id: "e".into(),
             force: false,
+            shadow: false,
         }
     }
 

@@ -19,7 +19,8 @@ use flyt::clients::fs::{DecisionRegistration, ExplanationRegistration, Registere
 use flyt::clients::inspera::AppealOutcome;
 use flyt::config::Vars;
 use flyt::connections::Connections;
-use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
+use flyt::execution::LogLine;
+use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore, Mode};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
 use flyt::thesis_store::{HoldKind, Holds};
@@ -84,6 +85,14 @@ impl Returner {
             .institutions
             .by_instance(ExamSystem::Inspera, &event.instance)
             .await?;
+        if institution.mode == Mode::Shadow {
+            return Ok(shadow(format!(
+                "would register Inspera's {} on test {} ({}) in FS",
+                event.kind.key(),
+                event.test_id,
+                event.associated_id
+            )));
+        }
         let fs = self.connections.fs(&institution)?;
         let inspera = self.connections.inspera(&event.instance)?;
         let test = inspera.test(event.test_id).await?;
@@ -186,6 +195,12 @@ impl Returner {
 
     async fn wiseflow(&self, answer: &WiseflowAnswer) -> Result<Applied> {
         let institution = self.institutions.get(&answer.org_id).await?;
+        if institution.mode == Mode::Shadow {
+            return Ok(shadow(format!(
+                "would register WISEflow's explanation {} of kandidatnr {} on {} in FS",
+                answer.explanation_request_id, answer.kandidatnr, answer.vurd_id
+            )));
+        }
         let fs = self.connections.fs(&institution)?;
         let registration = ExplanationRegistration {
             vurd_id: answer.vurd_id.clone(),
@@ -215,6 +230,13 @@ impl Returner {
             .await?;
         Ok(Applied::counted(counter(registered, EXPLANATION_COUNTERS)))
     }
+}
+
+/// An answer for an institution in shadow mode: recorded, not registered. The answer is the
+/// platform Flyt replaces' to register (it receives the same webhook or poll), so it counts as
+/// handled and a later live run does not register it again.
+fn shadow(intended: String) -> Applied {
+    Applied::counted("shadow_intended").with_line(LogLine::info(format!("shadow: {intended}")))
 }
 
 /// Counters of an explanation registered new / found in FS already.

@@ -94,19 +94,14 @@ impl Receiver {
         instance: &str,
         request: &ApiGatewayV2httpRequest,
     ) -> Result<(u16, String)> {
-        let execution_id = self.executions.id().await?;
         let Some(secret) = self.secrets.get(instance) else {
             return self
-                .rejected(
-                    &execution_id,
-                    404,
-                    format!("unknown Inspera instance {instance:?}"),
-                )
+                .rejected(404, format!("unknown Inspera instance {instance:?}"))
                 .await;
         };
         let body = match raw_body(request) {
             Ok(body) => body,
-            Err(why) => return self.rejected(&execution_id, 400, why).await,
+            Err(why) => return self.rejected(400, why).await,
         };
         let signature = request
             .headers
@@ -126,6 +121,7 @@ impl Receiver {
         ) {
             Verdict::Accept(accepted) => accepted,
             Verdict::Ignore(event) => {
+                let execution_id = self.executions.id().await?;
                 self.executions
                     .record(&execution_id, &[("ignored", 1)], &[])
                     .await?;
@@ -134,21 +130,19 @@ impl Receiver {
                     format!("event {event} is not one Flyt handles; ignored"),
                 ));
             }
+            // Logged, not counted on an execution: it is Inspera checking the endpoint, not work.
             Verdict::Validation { signed } => {
-                tracing::info!(signed, "subscription validation answered 200");
-                let line = LogLine::info(format!(
-                    "subscription validation from Inspera answered 200 ({}); nothing queued",
-                    if signed { "signed" } else { "unsigned" }
-                ));
-                self.executions
-                    .record(&execution_id, &[("validations", 1)], &[line])
-                    .await?;
+                tracing::info!(
+                    signed,
+                    "subscription validation answered 200; nothing queued"
+                );
                 return Ok((200, "subscription validation accepted".to_owned()));
             }
             Verdict::Reject(status, why) => {
-                return self.rejected(&execution_id, status, why).await;
+                return self.rejected(status, why).await;
             }
         };
+        let execution_id = self.executions.id().await?;
         let signature = signature.unwrap_or_default().trim().to_ascii_lowercase();
         if self.already_received(&signature).await? {
             self.executions
@@ -189,16 +183,12 @@ impl Receiver {
         Ok((200, "queued".to_owned()))
     }
 
-    async fn rejected(
-        &self,
-        execution_id: &str,
-        status: u16,
-        why: String,
-    ) -> Result<(u16, String)> {
+    async fn rejected(&self, status: u16, why: String) -> Result<(u16, String)> {
+        let execution_id = self.executions.id().await?;
         tracing::warn!(status, reason = %why, "webhook rejected");
         let line = LogLine::warning(format!("call rejected ({status}): {why}"));
         self.executions
-            .record(execution_id, &[("rejected", 1)], &[line])
+            .record(&execution_id, &[("rejected", 1)], &[line])
             .await?;
         Ok((status, why))
     }

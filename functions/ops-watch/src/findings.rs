@@ -242,9 +242,10 @@ pub fn cursor_interface(name: &str) -> (String, Option<String>) {
 /// (`objects#…`, `descriptions#…`) are their report's drain, a dispatched case
 /// (`dispatch#<kind>#<org>#…`) its FS list's poll, an Inspera answer the webhook, a WISEflow answer
 /// (`return#wiseflow#<org>#…`) its institution's poll, a thesis the archive; another is named by
-/// its key's first part.
+/// its key's first part. A shadow case (`shadow#dispatch#…`) is its live case's interface.
 pub fn claim_interface(key: &str) -> (String, Option<String>) {
-    let parts: Vec<&str> = key.split('#').collect();
+    let key_without_mode = key.strip_prefix("shadow#").unwrap_or(key);
+    let parts: Vec<&str> = key_without_mode.split('#').collect();
     let interface = match parts.as_slice() {
         [report @ ("objects" | "descriptions"), ..] => format!("bokbasen-{report}"),
         ["dispatch", kind, org, ..] => format!("fs-poll-{org}-{kind}"),

@@ -178,6 +178,7 @@ pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
                 show_justification: i.exam_system.eq_ignore_ascii_case("WISEFLOW"),
                 wiseflow_candidate_field: None,
                 digeks_grades_without_scale: None,
+                mode: None,
                 feide_realm: feide_realm(&org),
                 org_short_name: Some(org),
             }

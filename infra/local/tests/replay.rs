@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::appeals::{appeals_platform, poll_and_dispatch};
+use common::appeals::{appeals_platform, poll_and_dispatch, Repeats};
 use flyt_local::LocalOptions;
 use flyt_sandbox::{AppealStatus, FsAppeal, InsperaAppealStatus};
 use serde_json::json;
@@ -228,4 +228,93 @@ async fn a_change_listed_after_a_later_one_was_read_is_queued_once() {
     );
     local.fire_schedule("FsPollFunction").await.unwrap();
     assert_eq!(depth().await, 2, "a third poll queues nothing again");
+}
+
+/// Cutover without double effects. Institution 185 (Inspera) in shadow mode: its cases are read
+/// and decided, nothing is written to Inspera or FS, and every intended effect is a line on its
+/// executions. Switched to live, the first live poll reads afresh (the shadow cursor and claims
+/// are its own) and every case reaches Inspera exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shadow_institution_writes_nothing_records_every_effect_and_goes_live_once() {
+    let local = appeals_platform(LocalOptions::default()).await;
+    let institutions = flyt::institution::InstitutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ConfigTable"),
+    );
+    let set_mode = |mode: &'static str| {
+        let institutions = &institutions;
+        async move {
+            let mut entry = institutions.entry("uio").await.unwrap().expect("uio");
+            entry.mode = Some(mode.to_owned());
+            institutions.put(&entry).await.unwrap();
+        }
+    };
+    set_mode("shadow").await;
+    poll_and_dispatch(&local).await;
+
+    let inspera = &local.sandbox.inspera;
+    assert!(
+        inspera.appeals().is_empty(),
+        "no appeal registered in shadow"
+    );
+    assert!(
+        inspera.explanations().is_empty(),
+        "no explanation requested in shadow"
+    );
+    assert!(local.sandbox.fs.registered_explanations().is_empty());
+    assert!(local.sandbox.fs.registered_decisions().is_empty());
+    let executions = flyt::execution::ExecutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ExecutionsTable"),
+    );
+    let mut intended = 0;
+    let mut lines = Vec::new();
+    for interface in ["fs-poll-uio-klage", "fs-poll-uio-begrunnelse"] {
+        for execution in executions.list(interface, 10).await.unwrap() {
+            intended += execution.count("shadow_intended");
+            lines.extend(
+                executions
+                    .lines(&execution.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|line| line.message.starts_with("shadow: would "))
+                    .map(|line| line.message),
+            );
+        }
+    }
+    assert_eq!(lines.len() as u64, intended, "one line per intended effect");
+    // Every case has its intended effect, naming the candidate and the test; no change twice.
+    let tests: std::collections::BTreeMap<String, u64> = inspera
+        .tests()
+        .into_iter()
+        .map(|t| (t.external_test_id, t.test_id))
+        .collect();
+    let histories = common::appeals::appeal_histories(&local, "185");
+    for (vurd_id, candidate) in histories.keys() {
+        let on = format!(
+            "appeal of kandidatnr {candidate} on Inspera test {}",
+            tests[vurd_id]
+        );
+        assert!(lines.iter().any(|l| l.contains(&on)), "no intent for {on}");
+    }
+    let explanations = common::appeals::explanation_cases(&local, "185");
+    for (vurd_id, candidate) in &explanations {
+        let on = format!(
+            "explanation for kandidatnr {candidate} on Inspera test {}",
+            tests[vurd_id]
+        );
+        assert!(lines.iter().any(|l| l.contains(&on)), "no intent for {on}");
+    }
+    let changes =
+        local.sandbox.fs.appeals("185").len() + local.sandbox.fs.explanation_requests("185").len();
+    assert!(
+        lines.len() <= changes,
+        "{} intents for {changes} changes",
+        lines.len()
+    );
+
+    set_mode("live").await;
+    poll_and_dispatch(&local).await;
+    common::appeals::assert_inspera_cases_once(&local, "185", Repeats::None);
 }

@@ -543,6 +543,7 @@ async fn each_institution_is_checked_on_its_own() {
         show_justification: false,
         wiseflow_candidate_field: None,
         digeks_grades_without_scale: None,
+        mode: None,
         feide_realm: None,
     };
     let no_instance = InstitutionEntry {
