@@ -8,18 +8,22 @@
 
 use flyt::appeals::{AppealStatus, DispatchItem, RequestKind};
 use flyt::apply::Applied;
-use flyt::clients::inspera::{InsperaClient, Withdrawal};
+use flyt::clients::inspera::{InsperaClient, Test, Withdrawal};
 use flyt::execution::LogLine;
 use flyt::{Error, Result};
 
+/// The Inspera test of FS's exam `vurd_id`; none is a Mapping error saying what to check.
+pub(crate) async fn test_of(client: &InsperaClient, vurd_id: &str) -> Result<Test> {
+    client.find_test(vurd_id).await?.ok_or_else(|| {
+        Error::mapping(format!(
+            "Inspera has no test with external id {vurd_id}: check that the exam is set up in Inspera from FS"
+        ))
+    })
+}
+
 /// Delivers one case to Inspera.
 pub async fn dispatch(client: &InsperaClient, item: &DispatchItem) -> Result<Applied> {
-    let test = client.find_test(&item.vurd_id).await?.ok_or_else(|| {
-        Error::mapping(format!(
-            "Inspera has no test with external id {}: check that the exam is set up in Inspera from FS",
-            item.vurd_id
-        ))
-    })?;
+    let test = test_of(client, &item.vurd_id).await?;
     let candidate = item.kandidatnr.as_str();
     match item.kind {
         RequestKind::Klage => match item.appeal_status() {

@@ -26,12 +26,7 @@ pub async fn intend(
 }
 
 async fn inspera_intent(client: &InsperaClient, item: &DispatchItem) -> Result<String> {
-    let test = client.find_test(&item.vurd_id).await?.ok_or_else(|| {
-        Error::mapping(format!(
-            "Inspera has no test with external id {}: check that the exam is set up in Inspera from FS",
-            item.vurd_id
-        ))
-    })?;
+    let test = crate::inspera::test_of(client, &item.vurd_id).await?;
     let candidate = item.kandidatnr.as_str();
     let on = format!("kandidatnr {candidate} on Inspera test {}", test.test_id);
     Ok(match item.kind {
@@ -86,18 +81,9 @@ async fn wiseflow_intent(
             }
         },
         RequestKind::Begrunnelse => {
-            let field = &institution.wiseflow_candidate_field;
-            let participant = client
-                .participants(flow_id, field)
-                .await?
-                .into_iter()
-                .find(|p| p.candidate.as_deref() == Some(item.kandidatnr.as_str()))
-                .ok_or_else(|| {
-                    Error::mapping(format!(
-                        "kandidatnr {} is not a participant of WISEflow flow {flow_id} by its {field}",
-                        item.kandidatnr
-                    ))
-                })?;
+            let participant =
+                crate::wiseflow::participant_of(client, flow_id, institution, &item.kandidatnr)
+                    .await?;
             let existing = client
                 .explanation_requests(flow_id)
                 .await?

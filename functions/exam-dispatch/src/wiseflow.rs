@@ -10,7 +10,7 @@
 
 use flyt::appeals::{AppealStatus, DispatchItem, RequestKind};
 use flyt::apply::Applied;
-use flyt::clients::wiseflow::WiseflowClient;
+use flyt::clients::wiseflow::{Participant, WiseflowClient};
 use flyt::execution::LogLine;
 use flyt::institution::Institution;
 use flyt::open_explanations::{OpenExplanation, OpenExplanations};
@@ -50,18 +50,7 @@ pub async fn dispatch(
             ))),
         },
         RequestKind::Begrunnelse => {
-            let field = &institution.wiseflow_candidate_field;
-            let participant = client
-                .participants(flow_id, field)
-                .await?
-                .into_iter()
-                .find(|p| p.candidate.as_deref() == Some(item.kandidatnr.as_str()))
-                .ok_or_else(|| {
-                    Error::mapping(format!(
-                        "kandidatnr {} is not a participant of WISEflow flow {flow_id} by its {field}: check the flow's participants, or institution {}'s wiseflow_candidate_field",
-                        item.kandidatnr, institution.org_id
-                    ))
-                })?;
+            let participant = participant_of(client, flow_id, institution, &item.kandidatnr).await?;
             let request = client
                 .request_explanation(flow_id, participant.participant_id, false)
                 .await?;
@@ -83,6 +72,28 @@ pub async fn dispatch(
             }))
         }
     }
+}
+
+/// The participant of a flow whose candidate number, in the institution's field, is
+/// `kandidatnr`; none is a Mapping error saying what to check.
+pub(crate) async fn participant_of(
+    client: &WiseflowClient,
+    flow_id: u64,
+    institution: &Institution,
+    kandidatnr: &str,
+) -> Result<Participant> {
+    let field = &institution.wiseflow_candidate_field;
+    client
+        .participants(flow_id, field)
+        .await?
+        .into_iter()
+        .find(|p| p.candidate.as_deref() == Some(kandidatnr))
+        .ok_or_else(|| {
+            Error::mapping(format!(
+                "kandidatnr {kandidatnr} is not a participant of WISEflow flow {flow_id} by its {field}: check the flow's participants, or institution {}'s wiseflow_candidate_field",
+                institution.org_id
+            ))
+        })
 }
 
 /// The one ordinary (not re-exam, not remarking) flow with this SIS code.

@@ -174,13 +174,7 @@ async fn fs_findings(
     days: u32,
     findings: &mut Vec<Finding>,
 ) -> Seen {
-    let subject = institution.org_id.clone();
-    let finding = |element, outcome| Finding {
-        system: "fs",
-        subject: subject.clone(),
-        element,
-        outcome,
-    };
+    let finding = |element, outcome| Finding::new("fs", &institution.org_id, element, outcome);
     let mut seen = Seen::default();
     let fs = match connections.fs(institution) {
         Ok(fs) => fs,
@@ -282,13 +276,8 @@ async fn wiseflow_findings(
     seen: &Seen,
     findings: &mut Vec<Finding>,
 ) {
-    let subject = institution.org_id.clone();
-    let finding = |element, outcome| Finding {
-        system: "wiseflow",
-        subject: subject.clone(),
-        element,
-        outcome,
-    };
+    let finding =
+        |element, outcome| Finding::new("wiseflow", &institution.org_id, element, outcome);
     let wiseflow = match connections.wiseflow(institution) {
         Ok(wiseflow) => wiseflow,
         Err(error) => {
@@ -361,13 +350,7 @@ async fn inspera_findings(
     first_of_instance: bool,
     findings: &mut Vec<Finding>,
 ) {
-    let subject = institution.org_id.clone();
-    let finding = |element, outcome| Finding {
-        system: "inspera",
-        subject: subject.clone(),
-        element,
-        outcome,
-    };
+    let finding = |element, outcome| Finding::new("inspera", &institution.org_id, element, outcome);
     let inspera = match connections.inspera(&institution.exam_system_instance) {
         Ok(inspera) => inspera,
         Err(error) => {
@@ -413,11 +396,13 @@ async fn bokbasen_finding(
     http: &reqwest::Client,
     retry: &RetryPolicy,
 ) -> Finding {
-    let finding = |outcome| Finding {
-        system: "bokbasen",
-        subject: "deployment".to_owned(),
-        element: "export reports (first page)",
-        outcome,
+    let finding = |outcome| {
+        Finding::new(
+            "bokbasen",
+            "deployment",
+            "export reports (first page)",
+            outcome,
+        )
     };
     let (Some(api_url), Some(token_url)) = (&args.bokbasen_api_url, &args.bokbasen_token_url)
     else {

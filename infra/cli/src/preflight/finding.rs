@@ -34,6 +34,21 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding of `system` for `subject`.
+    pub fn new(
+        system: &'static str,
+        subject: &str,
+        element: &'static str,
+        outcome: Outcome,
+    ) -> Self {
+        Finding {
+            system,
+            subject: subject.to_owned(),
+            element,
+            outcome,
+        }
+    }
+
     /// The report's text line: `holds   fs uio  change lists: ...`.
     pub fn line(&self) -> String {
         let (word, detail) = match &self.outcome {
