@@ -366,13 +366,13 @@ impl Applier {
     {
         let label = item.label();
         if tokio::time::Instant::now() >= limits.start_by {
-            return Err(Error::external(format!(
+            return Err(not_started(format!(
                 "{label}: not started: its turn came after the batch's stop point ({}); will be retried",
                 limits.start_by_reason
             )));
         }
         if !heartbeat.holds(&item.key()) {
-            return Err(Error::external(format!(
+            return Err(not_started(format!(
                 "{label}: not started: its claim lapsed before its turn and was taken over; will be retried"
             )));
         }
@@ -414,5 +414,32 @@ impl Applier {
             }
         }
         metrics.emit();
+    }
+}
+
+/// An item this invocation did not start: nothing was called, so it is sent again after
+/// [`NOT_STARTED_DELAY`] as a new message (a deferral) instead of using up one of its receives.
+/// A busy machine or a slow batch must not walk an untouched item to the dead-letter queue.
+fn not_started(why: String) -> Error {
+    Error::external(why).with_retry_after(NOT_STARTED_DELAY)
+}
+
+/// How long an item that was not started waits before it is delivered again.
+const NOT_STARTED_DELAY: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Outcome;
+
+    #[test]
+    fn an_item_not_started_is_sent_again_without_using_up_a_receive() {
+        match Outcome::from_error(not_started("x: not started".to_owned())) {
+            Outcome::Defer(wait, error) => {
+                assert_eq!(wait, NOT_STARTED_DELAY);
+                assert!(error.message().contains("not started"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
