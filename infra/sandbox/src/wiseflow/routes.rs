@@ -109,12 +109,7 @@ fn remarking_participants(state: &WiseflowState, id: u64, offset: usize, limit: 
             })
         })
         .collect();
-    Json(json!({
-        "success": true,
-        "data": data,
-        "pagination": { "limit": limit, "offset": offset, "total": all.len() },
-    }))
-    .into_response()
+    enveloped_page(data, limit, offset, all.len())
 }
 
 /// An error in WISEflow's envelope: `{success: false, data: null, error}`.
@@ -294,12 +289,7 @@ async fn search_sources(
         })
         .collect();
     let data: Vec<&Value> = sources.iter().skip(offset).take(limit).collect();
-    Json(json!({
-        "success": true,
-        "data": data,
-        "pagination": { "limit": limit, "offset": offset, "total": sources.len() },
-    }))
-    .into_response()
+    enveloped_page(data, limit, offset, sources.len())
 }
 
 async fn flow(State(state): State<Shared>, Path(raw_id): Path<String>) -> Response {
@@ -327,6 +317,21 @@ fn user(participant: &Participant) -> Value {
         "phone": format!("+47 4{:07}", participant.user_id % 10_000_000),
         "externalIds": [],
     })
+}
+
+/// One page in WISEflow's envelope: `{success, data, pagination: {limit, offset, total}}`.
+fn enveloped_page(
+    data: impl serde::Serialize,
+    limit: usize,
+    offset: usize,
+    total: usize,
+) -> Response {
+    Json(json!({
+        "success": true,
+        "data": data,
+        "pagination": { "limit": limit, "offset": offset, "total": total },
+    }))
+    .into_response()
 }
 
 /// The `offset` and `limit` of a paged route (`limit` 1 to 100, default 100), or why they are
@@ -388,12 +393,7 @@ async fn participants(
             })
         })
         .collect();
-    Json(json!({
-        "success": true,
-        "data": data,
-        "pagination": { "limit": limit, "offset": offset, "total": all.len() },
-    }))
-    .into_response()
+    enveloped_page(data, limit, offset, all.len())
 }
 
 /// Optional body of `POST /v1/flow/{flowId}/reassessment`.
