@@ -29,6 +29,8 @@ pub struct Config {
     pub backpressure_delay: Duration,
     /// How long a drain chain holds a report's cursor without moving it.
     pub drain_lease: Duration,
+    /// The most steps one drain chains before it stops with a Configuration error.
+    pub max_drain_hops: u32,
     /// DynamoDB table of cursors.
     pub state_table: String,
     /// DynamoDB table of executions.
@@ -90,6 +92,11 @@ impl Config {
             )?,
             backpressure_delay: vars.seconds_or("BACKPRESSURE_DELAY_SECONDS", 60)?,
             drain_lease: vars.seconds_or("DRAIN_LEASE_SECONDS", 1800)?,
+            max_drain_hops: vars.parsed_or(
+                "BOKBASEN_MAX_DRAIN_HOPS",
+                1000u32,
+                "a whole number of steps",
+            )?,
             state_table: vars.required("STATE_TABLE", "the DynamoDB state table's name")?,
             executions_table: vars
                 .required("EXECUTIONS_TABLE", "the DynamoDB executions table's name")?,

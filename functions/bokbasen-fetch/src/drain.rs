@@ -21,6 +21,12 @@ pub struct DrainStep {
     pub chain_id: String,
     /// The execution that records the drain.
     pub execution_id: String,
+    /// How many steps the chain has sent before this one (0 for the first). Lambda's own loop
+    /// detection is off for this function (`RecursiveLoop: Allow` in template.yaml): a long
+    /// drain would be cut after about 16 hops without an error. This count bounds the chain
+    /// instead, with a Configuration error the operators see.
+    #[serde(default)]
+    pub hop: u32,
 }
 
 /// What a start did for one report.
@@ -54,6 +60,19 @@ pub enum StepOutcome {
     Drained,
     /// Another chain owns the cursor; this step did nothing.
     Superseded,
+    /// The chain reached `BOKBASEN_MAX_DRAIN_HOPS`: the drain stopped with a Configuration error
+    /// on its execution, its cursor where the last step left it.
+    Stopped,
+}
+
+/// The Configuration error of a chain that has gone past `max_hops` steps; `None` within it.
+pub fn past_bound(step: &DrainStep, max_hops: u32) -> Option<Error> {
+    (step.hop > max_hops).then(|| {
+        Error::configuration(format!(
+            "the drain of {} has chained {} steps, more than BOKBASEN_MAX_DRAIN_HOPS ({max_hops}); it stops with its cursor where the last step left it, and the next scheduled drain goes on from there. If Bokbasen really has this many changes, raise BOKBASEN_MAX_DRAIN_HOPS",
+            step.report, step.hop
+        ))
+    })
 }
 
 /// The cursor (and lease) name of a report.
@@ -131,6 +150,7 @@ impl Fetcher {
                     report,
                     chain_id: chain_id.clone(),
                     execution_id: execution_id.clone(),
+                    hop: 0,
                 };
                 if let Err(error) = self.chain(&step).await {
                     self.cursors.release(&name, &chain_id).await?;
@@ -167,6 +187,15 @@ impl Fetcher {
             )));
         }
         let name = cursor_name(step.report);
+        if let Some(error) = past_bound(step, self.config.max_drain_hops) {
+            tracing::error!(report = %step.report, hop = step.hop, "drain chain past its bound; stopping");
+            self.executions
+                .record(&step.execution_id, &[], &[LogLine::error(&error)])
+                .await?;
+            self.executions.finish(&step.execution_id).await?;
+            self.cursors.release(&name, &step.chain_id).await?;
+            return Ok(StepOutcome::Stopped);
+        }
         let mut cursor = match self
             .cursors
             .acquire(
@@ -281,7 +310,11 @@ impl Fetcher {
         step: &DrainStep,
         delay: Option<std::time::Duration>,
     ) -> Result<()> {
-        let body = serde_json::to_string(step).expect("a DrainStep serialises");
+        let next = DrainStep {
+            hop: step.hop + 1,
+            ..step.clone()
+        };
+        let body = serde_json::to_string(&next).expect("a DrainStep serialises");
         let mut message =
             OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &step.execution_id);
         message.delay = delay;
@@ -327,5 +360,30 @@ mod tests {
         assert_eq!(items[1].version, 400_001);
         assert_eq!(items[1].page_cursor, "n1");
         assert_eq!(messages[0].attributes[ATTR_EXECUTION_ID], "exec-1");
+    }
+
+    #[test]
+    fn a_chain_stops_past_its_bound_naming_the_setting() {
+        let step = |hop| DrainStep {
+            report: Report::Objects,
+            chain_id: "chain-1".into(),
+            execution_id: "exec-1".into(),
+            hop,
+        };
+        assert!(past_bound(&step(0), 1000).is_none());
+        assert!(past_bound(&step(1000), 1000).is_none());
+        let error = past_bound(&step(1001), 1000).expect("past the bound");
+        assert_eq!(error.category(), flyt::Category::Configuration);
+        assert!(error.to_string().contains("BOKBASEN_MAX_DRAIN_HOPS (1000)"));
+        assert!(error.to_string().contains("1001 steps"));
+    }
+
+    #[test]
+    fn a_step_queued_before_hops_were_counted_reads_as_the_first() {
+        let old: DrainStep = serde_json::from_str(
+            r#"{"report": "objects", "chain_id": "chain-1", "execution_id": "exec-1"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.hop, 0);
     }
 }

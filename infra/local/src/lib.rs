@@ -2,6 +2,8 @@
 //! external systems, the stack created from `template.yaml`, and a runner that fires schedules and
 //! polls queues with Lambda's semantics, calling the same handlers that run in Lambda.
 
+#[cfg(test)]
+mod aws_only;
 pub mod bench;
 pub mod bench_api;
 pub mod buckets;
