@@ -279,6 +279,10 @@ pub enum ThesisMessage {
         /// thesis held or not yet due settles only this message; the next sweep queues new work.
         #[serde(default)]
         queued_at_ms: u64,
+        /// Queued for an institution in shadow mode: the archiving is recorded once, never made.
+        /// Its claim is kept apart from the live thesis's, so the live run archives it afresh.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shadow: bool,
     },
 }
 
@@ -289,7 +293,12 @@ impl crate::apply::Applicable for ThesisMessage {
                 "thesis-register#{}#{}#{}",
                 event.instance, event.test_id, event.associated_id
             ),
-            ThesisMessage::Archive { thesis_id, .. } => format!("thesis-archive#{thesis_id}"),
+            ThesisMessage::Archive {
+                thesis_id, shadow, ..
+            } => format!(
+                "{}thesis-archive#{thesis_id}",
+                if *shadow { "shadow#" } else { "" }
+            ),
         }
     }
 
@@ -297,6 +306,8 @@ impl crate::apply::Applicable for ThesisMessage {
         match self {
             // A thesis is registered once: any delivery is the same work.
             ThesisMessage::Register(_) => 1,
+            // A shadow thesis's intent is recorded once: later sweeps' messages are repeats.
+            ThesisMessage::Archive { shadow: true, .. } => 1,
             // Each sweep's message is a new attempt; the archiver makes a repeat write nothing.
             ThesisMessage::Archive { queued_at_ms, .. } => *queued_at_ms,
         }

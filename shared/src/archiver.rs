@@ -184,6 +184,12 @@ impl Archiver {
         }
     }
 
+    /// Whether the archive holds the thesis already (its manifest, written last, is there): what a
+    /// shadow run reports beside the archiving it would do.
+    pub async fn holds(&self, thesis: &ThesisToArchive) -> Result<bool> {
+        Ok(self.stored(&thesis.key.manifest_key()).await?.is_some())
+    }
+
     /// Stores the file at `index` in the thesis's list unless it is there already (see
     /// [`Archiver::archive`]); returns its manifest entry. Public so that a test can stop after one
     /// file, as a killed process would.

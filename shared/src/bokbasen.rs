@@ -320,6 +320,23 @@ mod tests {
         assert_eq!(items[1].ean, "");
     }
 
+    /// Bokbasen's own published object sample (`contracts/bokbasen.yaml`, the object report's
+    /// `example`, from the "Objects" page), as Bokbasen sends it: one line, `standalone`, a
+    /// numeric owner code and FSSN, the REFERENCE percent-encoded.
+    #[test]
+    fn parses_bokbasens_published_object_sample() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<OBJECTS><OBJECT><ISBN13>9788202437930</ISBN13><EAN>9788202437930</EAN><FSSN>150157628</FSSN><VAREEIER_KODE>0008</VAREEIER_KODE><TYPE>os</TYPE><REFERENCE>https://api.boknett.no/metadata/export/object/download?id=xpgZ1kLIardQ%2FWMwitZy02GAyCZzNsnIQTvZSf5LTk6GFDdIAaMGqkXxYoPVCIfy</REFERENCE></OBJECT></OBJECTS>"#;
+        let items = parse_page(Report::Objects, xml).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].isbn13, "9788202437930");
+        assert_eq!(items[0].owner_code, "0008");
+        assert_eq!(items[0].type_code, "os");
+        assert!(items[0]
+            .reference
+            .ends_with("%2FWMwitZy02GAyCZzNsnIQTvZSf5LTk6GFDdIAaMGqkXxYoPVCIfy"));
+    }
+
     #[test]
     fn parses_a_descriptions_page_and_an_empty_page() {
         let xml = "<DESCRIPTIONS><DESCRIPTION><ISBN13>9788205000001</ISBN13><TYPE>long</TYPE><REFERENCE>https://x/d/1</REFERENCE></DESCRIPTION></DESCRIPTIONS>";

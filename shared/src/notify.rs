@@ -85,7 +85,7 @@ impl Notification {
                 },
                 {
                     "type": "section",
-                    "text": {"type": "mrkdwn", "text": escape(&truncate(&self.summary, MAX_SECTION_CHARS))}
+                    "text": {"type": "mrkdwn", "text": escape_within(&self.summary, MAX_SECTION_CHARS)}
                 },
                 {
                     "type": "section",
@@ -101,6 +101,28 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// `text` escaped, cut so that the escaped text (with its `…`) stays within `limit` characters:
+/// Slack counts the escaped text against a block's limit, and an entity is never cut in half.
+fn escape_within(text: &str, limit: usize) -> String {
+    let escaped = escape(text);
+    if escaped.chars().count() <= limit {
+        return escaped;
+    }
+    let mut out = String::new();
+    let mut length = 0;
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut [0; 4]));
+        let width = piece.chars().count();
+        if length + width > limit - 1 {
+            break;
+        }
+        out.push_str(&piece);
+        length += width;
+    }
+    out.push('…');
+    out
 }
 
 fn truncate(text: &str, limit: usize) -> String {
@@ -354,6 +376,29 @@ mod tests {
             blocks[3]["text"]["text"],
             format!("*What to do:* {}", Category::Configuration.action())
         );
+    }
+
+    #[test]
+    fn a_summary_of_control_characters_stays_within_the_section_limit_once_escaped() {
+        let slack = Notification {
+            summary: "<&>".repeat(2_000),
+            ..notification()
+        }
+        .to_slack();
+        let section = slack["blocks"][2]["text"]["text"].as_str().unwrap();
+        assert!(
+            section.chars().count() <= MAX_SECTION_CHARS,
+            "{}",
+            section.len()
+        );
+        assert!(
+            section.ends_with("&gt;…") || section.ends_with("&lt;…") || section.ends_with("&amp;…")
+        );
+        let short = Notification {
+            summary: "a < b".to_owned(),
+            ..notification()
+        };
+        assert_eq!(short.to_slack()["blocks"][2]["text"]["text"], "a &lt; b");
     }
 
     #[test]

@@ -29,7 +29,9 @@ use flyt::clients::fs::{FsAnswer, FsClient};
 use flyt::config::Vars;
 use flyt::connections::Connections;
 use flyt::execution::{DailyExecution, ExecutionStore};
-use flyt::institution::{ExamSystem, GradesWithoutScale, InstitutionCache, InstitutionStore};
+use flyt::institution::{
+    ExamSystem, GradesWithoutScale, Institution, InstitutionCache, InstitutionStore, Mode,
+};
 use flyt::observability::Metrics;
 use flyt::principal::Principal;
 use flyt::retry::RetryPolicy;
@@ -270,6 +272,9 @@ impl Proxy {
         if let Some(answer) = answer {
             return Ok(answer);
         }
+        if let (true, Some(facts)) = (operation.writes(), &facts) {
+            self.live_or_refused(&facts.institusjonsnr, audit).await?;
+        }
         let (method, path, query) = operation.fs_request();
         let fs_started = Instant::now();
         let forwarded = self
@@ -293,10 +298,8 @@ impl Proxy {
         audit: &mut Audit,
     ) -> std::result::Result<(), Rejection> {
         let policy = self
-            .institutions
-            .by_institusjonsnr(institusjonsnr)
-            .await
-            .map_err(|error| configuration_failure(&error))?
+            .institution(institusjonsnr)
+            .await?
             .map(|institution| institution.digeks_grades_without_scale)
             .unwrap_or_default();
         match policy {
@@ -308,6 +311,35 @@ impl Proxy {
                 Ok(())
             }
         }
+    }
+
+    /// Refuses a registration (409) when the exam's institution is in shadow mode: the platform
+    /// Flyt replaces still registers its results.
+    async fn live_or_refused(
+        &self,
+        institusjonsnr: &str,
+        audit: &mut Audit,
+    ) -> std::result::Result<(), Rejection> {
+        let shadow = self
+            .institution(institusjonsnr)
+            .await?
+            .is_some_and(|institution| institution.mode == Mode::Shadow);
+        if shadow {
+            audit.reason = format!("institution {institusjonsnr} is in shadow mode");
+            return Err(Rejection::shadow_mode(institusjonsnr));
+        }
+        Ok(())
+    }
+
+    /// The configuration entry of an institution (cached), or a 502 when it cannot be read.
+    async fn institution(
+        &self,
+        institusjonsnr: &str,
+    ) -> std::result::Result<Option<Institution>, Rejection> {
+        self.institutions
+            .by_institusjonsnr(institusjonsnr)
+            .await
+            .map_err(|error| configuration_failure(&error))
     }
 
     /// Sends a request to FS within the time budget.
@@ -342,16 +374,11 @@ impl Proxy {
         &self,
         institusjonsnr: &str,
     ) -> std::result::Result<(String, FsClient), Rejection> {
-        let institution = self
-            .institutions
-            .by_institusjonsnr(institusjonsnr)
-            .await
-            .map_err(|error| configuration_failure(&error))?
-            .ok_or_else(|| {
-                Rejection::forbidden(format!(
-                    "institution {institusjonsnr} is not served by this proxy"
-                ))
-            })?;
+        let institution = self.institution(institusjonsnr).await?.ok_or_else(|| {
+            Rejection::forbidden(format!(
+                "institution {institusjonsnr} is not served by this proxy"
+            ))
+        })?;
         let client = self
             .connections
             .fs(&institution)

@@ -138,6 +138,18 @@ impl Operation {
         }
     }
 
+    /// Whether it changes FS (a registration; `valider` only checks).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Operation::RegisterGrades { .. }
+                | Operation::RegisterAttendance { .. }
+                | Operation::RegisterExplanation { .. }
+                | Operation::RegisterDecision { .. }
+                | Operation::RegisterGroupIds { .. }
+        )
+    }
+
     /// Whether it carries a JSON body.
     pub fn has_body(&self) -> bool {
         matches!(self.institution_source(), InstitutionSource::Body)

@@ -57,6 +57,18 @@ impl Rejection {
         Self::new(405, "method_not_allowed", message)
     }
 
+    /// 409: a registration for an institution in shadow mode, whose results the platform Flyt
+    /// replaces still registers; nothing reaches FS.
+    pub fn shadow_mode(institusjonsnr: &str) -> Self {
+        Self::new(
+            409,
+            "shadow_mode",
+            format!(
+                "institution {institusjonsnr} is in shadow mode: the platform Flyt replaces still registers its results, so Flyt writes nothing to FS for it; send this call there until the operators switch the institution to live"
+            ),
+        )
+    }
+
     /// 413: the body is larger than the operation allows.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

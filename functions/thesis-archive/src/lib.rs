@@ -17,16 +17,19 @@
 mod config;
 pub mod source;
 
+use std::collections::HashSet;
+
 use aws_lambda_events::sqs::SqsEvent;
 use flyt::apply::{Applied, Applier, Deadline};
 use flyt::archive::{Deadlines, ThesisMessage};
+use flyt::archiver::ThesisToArchive;
 use flyt::archiver::{Archived, Archiver};
 use flyt::aws::AwsClients;
 use flyt::batch::ATTR_EXECUTION_ID;
 use flyt::config::Vars;
 use flyt::connections::{Connections, ExamClient};
 use flyt::execution::{ExecutionStore, LogLine};
-use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore};
+use flyt::institution::{ExamSystem, InstitutionCache, InstitutionStore, Mode};
 use flyt::retry::RetryPolicy;
 use flyt::sender::{OutgoingMessage, Sender};
 use flyt::thesis_store::{
@@ -161,10 +164,15 @@ impl Archivist {
         let mut report = SweepReport::default();
         let mut lines = Vec::new();
         let now = chrono::Utc::now();
+        // Read from the table, not the cache: the first sweep after a switch to live archives.
+        let mut shadow = HashSet::new();
         for (org_id, institution) in self.active.active().await? {
             let Ok(institution) = institution else {
                 continue;
             };
+            if institution.mode == Mode::Shadow {
+                shadow.insert(org_id.clone());
+            }
             if institution.exam_system != ExamSystem::Wiseflow {
                 continue;
             }
@@ -217,6 +225,7 @@ impl Archivist {
                 thesis_id: thesis.id.clone(),
                 execution_id: execution_id.clone(),
                 queued_at_ms: now.timestamp_millis().max(0) as u64,
+                shadow: shadow.contains(&thesis.org_id),
             })
             .expect("a thesis message serialises");
             messages.push(OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, execution_id));
@@ -406,6 +415,30 @@ impl Archivist {
             .await
     }
 
+    /// Shadow mode: the archiving a due thesis would get, with what the archive holds of it
+    /// already, as a line on the execution; nothing is written to the archive or the thesis store.
+    async fn intend(&self, thesis_id: &str, thesis: &ThesisToArchive) -> Result<Applied> {
+        let holds = if self.archiver.holds(thesis).await? {
+            "the archive holds it already"
+        } else {
+            "the archive holds nothing of it yet"
+        };
+        let quarantined = thesis.files.iter().filter(|f| f.quarantined).count();
+        let fails = if quarantined > 0 {
+            format!("; {quarantined} files are in quarantine, so the live run would fail it")
+        } else {
+            String::new()
+        };
+        Ok(
+            Applied::counted("shadow_intended").with_line(LogLine::info(format!(
+                "shadow: would archive {thesis_id}: {} files and a manifest under {} (access {}); {holds}{fails}",
+                thesis.files.len(),
+                thesis.key.prefix(),
+                thesis.access.tag()
+            ))),
+        )
+    }
+
     /// One message of the thesis queue.
     async fn step(&self, message: &ThesisMessage) -> Result<Applied> {
         match message {
@@ -434,13 +467,18 @@ impl Archivist {
                     "already_registered"
                 }))
             }
-            ThesisMessage::Archive { thesis_id, .. } => {
-                let result = self.archive(thesis_id).await;
+            ThesisMessage::Archive {
+                thesis_id, shadow, ..
+            } => {
+                let result = self.archive(thesis_id, *shadow).await;
                 if let Err(error) = &result {
-                    if matches!(
-                        error.category(),
-                        Category::Mapping | Category::Configuration
-                    ) {
+                    // A shadow run writes nothing: its parked message carries the reason.
+                    if !shadow
+                        && matches!(
+                            error.category(),
+                            Category::Mapping | Category::Configuration
+                        )
+                    {
                         let marked = self
                             .theses
                             .set_status(thesis_id, ThesisStatus::Failed, Some(&error.to_string()))
@@ -456,7 +494,9 @@ impl Archivist {
         }
     }
 
-    async fn archive(&self, thesis_id: &str) -> Result<Applied> {
+    /// Archives a due thesis that nothing holds; for a shadow message (the sweep found its
+    /// institution in shadow mode) records what it would archive instead.
+    async fn archive(&self, thesis_id: &str, shadow: bool) -> Result<Applied> {
         let stored =
             self.theses.get(thesis_id).await?.ok_or_else(|| {
                 Error::mapping(format!("{thesis_id}: no such thesis is registered"))
@@ -515,6 +555,9 @@ impl Archivist {
             ) => source::wiseflow_thesis(client, &thesis, *flow_id, *submission_id).await?,
             _ => return Err(source::other_system(&thesis)),
         };
+        if shadow {
+            return self.intend(thesis_id, &to_archive).await;
+        }
         let counter = match self.archiver.archive(&to_archive).await? {
             Archived::Completed(_) => "archived",
             Archived::AlreadyComplete => "already_archived",

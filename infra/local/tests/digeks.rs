@@ -497,6 +497,86 @@ async fn grades_of_an_exam_without_a_scale_follow_the_institutions_setting() {
     assert!(unchecked[0].message.contains(&exam.assessment_id));
 }
 
+/// An institution in shadow mode: every registration through the proxy is 409 `shadow_mode`
+/// naming the institution and reaches no FS, while reads and `valider` are answered as usual.
+/// Switched to live, the same registrations are forwarded once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registrations_for_a_shadow_institution_are_refused_and_reach_no_fs() {
+    let local = digeks_platform_with(&[("CACHE_TTL_SECONDS", "0")]).await;
+    let institutions = flyt::institution::InstitutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ConfigTable"),
+    );
+    let org = flyt_local::platform::org_id("194");
+    let set_mode = |mode: &'static str| {
+        let (institutions, org) = (&institutions, &org);
+        async move {
+            let mut entry = institutions.entry(org).await.unwrap().expect("the entry");
+            entry.mode = Some(mode.to_owned());
+            institutions.put(&entry).await.unwrap();
+        }
+    };
+    set_mode("shadow").await;
+    let key = local
+        .digeks_client(&client("wiseflow", ExamSystem::Wiseflow, &["194"], 10_000))
+        .await
+        .unwrap();
+    let auth = bearer(&key);
+    let operations = every_operation(&local, "194", "WISEFLOW");
+    let writes = [
+        "registerGrades",
+        "registerAttendance",
+        "registerExplanation",
+        "registerDecision",
+        "registerGroupIds",
+    ];
+    for request in &operations {
+        let answer = send(&local, request, &auth).await;
+        if writes.contains(&request.operation) {
+            assert_eq!(answer.status, 409, "{}: {}", request.operation, answer.body);
+            assert_eq!(answer.body["category"], "shadow_mode", "{}", answer.body);
+            assert!(
+                answer.body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("institution 194"),
+                "{}",
+                answer.body
+            );
+        } else {
+            assert!(
+                answer.status < 300,
+                "{} is answered in shadow: {} {}",
+                request.operation,
+                answer.status,
+                answer.body
+            );
+        }
+    }
+    assert_eq!(
+        registrations(&local),
+        [0; 5],
+        "nothing reached FS in shadow"
+    );
+
+    set_mode("live").await;
+    for request in operations.iter().filter(|r| writes.contains(&r.operation)) {
+        let answer = send(&local, request, &auth).await;
+        assert!(
+            answer.status < 300,
+            "{}: {}",
+            request.operation,
+            answer.body
+        );
+    }
+    let registered = registrations(&local);
+    assert!(
+        registered.iter().all(|&count| count > 0),
+        "each registration reached FS after going live: {registered:?}"
+    );
+    assert_eq!(local.sandbox.fs.duplicate_registrations(), 0, "and once");
+}
+
 /// A client over its per-minute limit is 429 with `Retry-After`; other clients are unaffected.
 /// The OpenAPI document is served without credentials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

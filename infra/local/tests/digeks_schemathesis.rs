@@ -11,6 +11,7 @@ use std::process::Command;
 use common::digeks::{client, digeks_platform};
 use flyt::institution::ExamSystem;
 use flyt_local::emulator::project_root;
+use flyt_sandbox::Side;
 
 /// The checks run: every one about the API keeping its document.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
@@ -79,4 +80,17 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
         "every operation was tested: {tests} test cases\n{stdout}"
     );
     assert!(local.sandbox.fs.request_count() > 0, "requests reached FS");
+    // The proxy checks what authorisation and grade safety need and passes a body's other
+    // fields to FS unchanged (it mirrors FS), so a generated body with a wrongly typed field
+    // reaches FS, which refuses it. FS's contract sees each as a registration body FS does not
+    // take, and nothing else: no invented route, no query or answer outside it.
+    for violation in local.sandbox.take_contract_violations() {
+        assert!(
+            violation.system == "fs"
+                && violation.side == Side::Request
+                && violation.request.starts_with("POST /eksamen/")
+                && violation.detail.starts_with("at '"),
+            "only forwarded registration bodies may depart from FS's contract: {violation}"
+        );
+    }
 }

@@ -263,26 +263,12 @@ async fn a_shadow_institution_writes_nothing_records_every_effect_and_goes_live_
     );
     assert!(local.sandbox.fs.registered_explanations().is_empty());
     assert!(local.sandbox.fs.registered_decisions().is_empty());
-    let executions = flyt::execution::ExecutionStore::new(
-        local.aws.dynamodb.clone(),
-        local.table("ExecutionsTable"),
-    );
-    let mut intended = 0;
-    let mut lines = Vec::new();
-    for interface in ["fs-poll-uio-klage", "fs-poll-uio-begrunnelse"] {
-        for execution in executions.list(interface, 10).await.unwrap() {
-            intended += execution.count("shadow_intended");
-            lines.extend(
-                executions
-                    .lines(&execution.id)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .filter(|line| line.message.starts_with("shadow: would "))
-                    .map(|line| line.message),
-            );
-        }
-    }
+    let (intended, lines) = common::shadow_intents(
+        &local,
+        &["fs-poll-uio-klage", "fs-poll-uio-begrunnelse"],
+        "shadow: would ",
+    )
+    .await;
     assert_eq!(lines.len() as u64, intended, "one line per intended effect");
     // Every case has its intended effect, naming the candidate and the test; no change twice.
     let tests: std::collections::BTreeMap<String, u64> = inspera

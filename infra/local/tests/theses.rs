@@ -366,6 +366,7 @@ async fn redeliver(local: &Local, thesis_id: &str) {
         thesis_id: thesis_id.to_owned(),
         execution_id: String::new(),
         queued_at_ms: chrono::Utc::now().timestamp_millis() as u64,
+        shadow: false,
     })
     .unwrap();
     local
@@ -661,5 +662,93 @@ async fn invocations_killed_mid_archive_leave_nothing_duplicated_or_lost() {
             .filter(|k| k.ends_with("manifest.json"))
             .count() as u64,
         queued - failed
+    );
+}
+
+/// Cutover of the archive: both institutions in shadow mode. Every due thesis's archiving is
+/// recorded once ("shadow: would archive ...", with what the archive holds), and nothing is
+/// written to the archive or marked in the thesis store. Switched to live, every due thesis is
+/// archived exactly once: the shadow claims do not block the live run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shadow_institutions_archive_nothing_record_each_thesis_once_and_go_live_once() {
+    let local = thesis_platform(&ThesisGrading::default(), LocalOptions::default()).await;
+    let institutions = flyt::institution::InstitutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ConfigTable"),
+    );
+    let set_mode = |mode: &'static str| {
+        let institutions = &institutions;
+        async move {
+            for org_id in ["uio", "uib"] {
+                let mut entry = institutions.entry(org_id).await.unwrap().expect(org_id);
+                entry.mode = Some(mode.to_owned());
+                institutions.put(&entry).await.unwrap();
+            }
+        }
+    };
+    set_mode("shadow").await;
+    let first = discover_and_archive(&local).await;
+    // A second sweep queues the same due theses again; their intents are not recorded twice.
+    local.fire_schedule("ThesisArchiveFunction").await.unwrap();
+    local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
+
+    assert!(
+        versions(&local, "").await.is_empty(),
+        "nothing written to the archive in shadow"
+    );
+    let store = ThesisStore::new(local.aws.dynamodb.clone(), local.table("ThesesTable"));
+    let theses = store.all().await.unwrap();
+    assert!(
+        theses.iter().all(|t| t.status == ThesisStatus::Pending),
+        "no thesis marked archived or failed in shadow"
+    );
+    let (intended, lines) =
+        common::shadow_intents(&local, &["thesis-archive"], "shadow: would archive ").await;
+    let due = first["due"].as_u64().unwrap();
+    assert!(due > 0, "{first}");
+    assert_eq!(lines.len() as u64, intended, "one line per intent");
+    assert_eq!(intended, due, "each due thesis recorded once: {lines:#?}");
+    assert!(lines
+        .iter()
+        .all(|line| line.contains("; the archive holds nothing of it yet")));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("in quarantine, so the live run would fail it")),
+        "the quarantined thesis's intent says the live run would fail it: {lines:#?}"
+    );
+    let ordinary: Vec<SandboxThesis> = sandbox_theses(&local)
+        .into_iter()
+        .filter(|t| t.case == ThesisCase::Ordinary)
+        .collect();
+    for thesis in &ordinary {
+        let id = stored_thesis(&store, thesis).await.thesis.id;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("shadow: would archive {id}: "))),
+            "no intent for {id}"
+        );
+    }
+
+    set_mode("live").await;
+    local.fire_schedule("ThesisArchiveFunction").await.unwrap();
+    local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
+    let archived = versions(&local, "").await;
+    for thesis in &ordinary {
+        assert_eq!(
+            manifests_of(&archived, &thesis.candidate_number),
+            1,
+            "{} archived once after going live",
+            thesis.candidate_number
+        );
+        assert_eq!(
+            stored_thesis(&store, thesis).await.status,
+            ThesisStatus::Archived
+        );
+    }
+    assert!(
+        archived.values().all(|&count| count == 1),
+        "no object written twice: {archived:?}"
     );
 }

@@ -7,8 +7,6 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use crate::isbn::stable_hash;
-
 /// Known ISBNs; thread-safe, shared through an `Arc`.
 #[derive(Default)]
 pub(crate) struct Catalog {
@@ -29,10 +27,5 @@ impl Catalog {
 
     pub(crate) fn len(&self) -> usize {
         self.books.lock().expect("catalog lock").len()
-    }
-
-    /// The stable Alma MMS id of a book: `99`, twelve digits, institution suffix.
-    pub(crate) fn mms_id(isbn: &str) -> String {
-        format!("99{:012}3205", stable_hash(isbn) % 1_000_000_000_000)
     }
 }

@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod assumptions;
 mod check;
+mod xml;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -20,10 +21,19 @@ use serde_json::{Map, Value};
 
 pub(crate) use check::{enforce, ContractCheck, ContractLog};
 
+/// Marks an answer a route broke on purpose because a test asked for it (a truncated page): the
+/// check leaves it alone, as it leaves the fault gate's answers alone.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InjectedFault;
+
 /// The contracts in the repository, by system: what the sandbox checks its traffic against.
 pub(crate) const CONTRACTS: &[(&str, &str)] = &[
     ("wiseflow", include_str!("../../../contracts/wiseflow.yaml")),
     ("inspera", include_str!("../../../contracts/inspera.yaml")),
+    ("fs", include_str!("../../../contracts/fs.yaml")),
+    ("bokbasen", include_str!("../../../contracts/bokbasen.yaml")),
+    ("alma", include_str!("../../../contracts/alma.yaml")),
+    ("slack", include_str!("../../../contracts/slack.yaml")),
 ];
 
 /// The compiled contract of `system`, compiled once per process.
@@ -172,6 +182,10 @@ enum Body {
     Json(Validator),
     /// A form (`application/x-www-form-urlencoded`) whose fields, as strings, match the schema.
     Form(Validator),
+    /// XML of this media type whose elements match the declared paths (`x-xml-elements`).
+    Xml(String, xml::XmlShape),
+    /// One of several media types (a JSON or a form body): the one the content type names.
+    Either(Vec<Body>),
     /// Any body of this media type (forms, files): the type is checked, not the content.
     Other(String),
 }
@@ -358,8 +372,8 @@ impl Operation {
     }
 }
 
-/// A request or response body at `at` (its `content`): JSON with a schema, another media type,
-/// or nothing.
+/// A request or response body at `at` (its `content`): per declared media type, JSON with a
+/// schema, a form, XML elements or any content; several media types are alternatives.
 fn compile_body(document: &Value, at: &str, system: &str) -> Body {
     let Some(content) = document
         .pointer(&format!("{at}/content"))
@@ -368,20 +382,28 @@ fn compile_body(document: &Value, at: &str, system: &str) -> Body {
     else {
         return Body::Empty;
     };
-    let schema = |media: &str| {
-        content.get(media)?.get("schema")?;
-        Some(validator(
-            document,
-            &format!("{at}/content/{}/schema", escape(media)),
-            system,
-        ))
-    };
-    if let Some(json) = schema("application/json") {
-        Body::Json(json)
-    } else if let Some(form) = schema("application/x-www-form-urlencoded") {
-        Body::Form(form)
+    let mut alternatives: Vec<Body> = content
+        .keys()
+        .map(|media| {
+            let here = format!("{at}/content/{}", escape(media));
+            let schema = || {
+                content[media].get("schema")?;
+                Some(validator(document, &format!("{here}/schema"), system))
+            };
+            if let Some(shape) = xml::XmlShape::compile(document, &here, system) {
+                return Body::Xml(media.clone(), shape);
+            }
+            match (media.as_str(), schema()) {
+                ("application/json", Some(json)) => Body::Json(json),
+                ("application/x-www-form-urlencoded", Some(form)) => Body::Form(form),
+                _ => Body::Other(media.clone()),
+            }
+        })
+        .collect();
+    if alternatives.len() == 1 {
+        alternatives.remove(0)
     } else {
-        Body::Other(content.keys().next().cloned().unwrap_or_default())
+        Body::Either(alternatives)
     }
 }
 

@@ -300,38 +300,38 @@ impl Sandbox {
         let idp = Arc::new(IdpState::new(&options, idp_url.clone()));
 
         let contract_log = Arc::new(ContractLog::default());
+        let check = |system: &str| ContractCheck {
+            contract: contract::contract(system),
+            log: contract_log.clone(),
+        };
         let servers = vec![
             serve(
                 "bokbasen",
                 bokbasen_listener,
-                bokbasen::router(bokbasen.clone()),
+                bokbasen::router(bokbasen.clone(), check("bokbasen")),
             ),
-            serve("alma", alma_listener, alma::router(alma.clone())),
-            serve("fs", fs_listener, fs::router(fs.clone())),
+            serve(
+                "alma",
+                alma_listener,
+                alma::router(alma.clone(), check("alma")),
+            ),
+            serve("fs", fs_listener, fs::router(fs.clone(), check("fs"))),
             serve(
                 "wiseflow",
                 wiseflow_listener,
-                wiseflow::router(
-                    wiseflow.clone(),
-                    ContractCheck {
-                        contract: contract::contract("wiseflow"),
-                        log: contract_log.clone(),
-                    },
-                ),
+                wiseflow::router(wiseflow.clone(), check("wiseflow")),
             ),
             serve(
                 "inspera",
                 inspera_listener,
-                inspera::router(
-                    inspera.clone(),
-                    ContractCheck {
-                        contract: contract::contract("inspera"),
-                        log: contract_log.clone(),
-                    },
-                ),
+                inspera::router(inspera.clone(), check("inspera")),
             ),
             inspera::spawn_delivery(inspera.clone()),
-            serve("slack", slack_listener, slack::router(slack.clone())),
+            serve(
+                "slack",
+                slack_listener,
+                slack::router(slack.clone(), check("slack")),
+            ),
             serve("idp", idp_listener, idp::router(idp.clone())),
         ];
         tracing::info!(%bokbasen_url, %alma_url, %fs_url, %wiseflow_url, %inspera_url, %idp_url, "sandbox started");

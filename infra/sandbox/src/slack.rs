@@ -117,11 +117,12 @@ impl SlackState {
 type Shared = Arc<SlackState>;
 
 /// The webhook route, a `no_service` answer for every other path, faults and counting in front of
-/// both; `/_sandbox/*` bypasses them.
-pub(crate) fn router(state: Shared) -> Router {
+/// both with the contract check (`contracts/slack.yaml`) inside them; `/_sandbox/*` bypasses them.
+pub(crate) fn router(state: Shared, contract: crate::contract::ContractCheck) -> Router {
     Router::new()
         .route("/services/{team}/{bot}/{token}", post(post_message))
         .fallback(no_service)
+        .layer(from_fn_with_state(contract, crate::contract::enforce))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::slack_routes())
         .with_state(state)

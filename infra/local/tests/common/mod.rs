@@ -141,3 +141,33 @@ pub fn assert_exactly_once(local: &Local, excluded: &BTreeSet<(String, String, S
         local.sandbox.alma.older_over_newer()
     );
 }
+
+/// The shadow run's record of the executions of `interfaces`: how many intents they counted
+/// (`shadow_intended`) and their lines that start with `prefix` ("shadow: would ...").
+pub async fn shadow_intents(
+    local: &Local,
+    interfaces: &[&str],
+    prefix: &str,
+) -> (u64, Vec<String>) {
+    let executions = flyt::execution::ExecutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ExecutionsTable"),
+    );
+    let mut intended = 0;
+    let mut lines = Vec::new();
+    for interface in interfaces {
+        for execution in executions.list(interface, 20).await.unwrap() {
+            intended += execution.count("shadow_intended");
+            lines.extend(
+                executions
+                    .lines(&execution.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|line| line.message.starts_with(prefix))
+                    .map(|line| line.message),
+            );
+        }
+    }
+    (intended, lines)
+}

@@ -12,19 +12,21 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::{AlmaState, KINDS};
-use crate::catalog::Catalog;
+use crate::contract::ContractCheck;
 
 type Shared = Arc<AlmaState>;
 
 const RECORD_PATH: &str = "/v1/books/{isbn}/{kind}/{type}";
 
-/// All Alma routes. Order per request: budget count and faults, then the
-/// per-second threshold, then API-key auth. `/_sandbox/*` bypasses all three.
-pub(crate) fn router(state: Shared) -> Router {
+/// All Alma routes. Order per request: budget count and faults, the contract
+/// check (`contracts/alma.yaml`), the per-second threshold (Alma's own 429,
+/// so it is checked), then API-key auth. `/_sandbox/*` bypasses all of them.
+pub(crate) fn router(state: Shared, contract: ContractCheck) -> Router {
     Router::new()
         .route(RECORD_PATH, put(put_record).get(get_record))
         .layer(from_fn_with_state(state.clone(), require_api_key))
         .layer(from_fn_with_state(state.clone(), per_second_threshold))
+        .layer(from_fn_with_state(contract, crate::contract::enforce))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::alma_routes())
         .with_state(state)
@@ -144,7 +146,6 @@ async fn put_record(
     }
     let result = state.write((isbn.clone(), kind, type_code), version, content);
     Json(json!({
-        "mms_id": Catalog::mms_id(&isbn),
         "isbn": isbn,
         "result": result.as_str(),
     }))
@@ -165,9 +166,12 @@ async fn get_record(
             &format!("no {kind}/{type_code} record for ISBN {isbn}"),
         );
     };
-    let mut body = serde_json::to_value(&record).unwrap_or(Value::Null);
-    if let Value::Object(fields) = &mut body {
-        fields.insert("mms_id".to_owned(), Value::String(Catalog::mms_id(&isbn)));
-    }
-    Json(body).into_response()
+    Json(json!({
+        "isbn": record.isbn,
+        "kind": record.kind,
+        "type": record.type_code,
+        "version": record.version,
+        "content": record.content,
+    }))
+    .into_response()
 }

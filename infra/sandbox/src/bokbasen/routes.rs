@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::cursor::{parse_time, Cursor};
 use super::{xml, BokbasenState, Report, Start};
+use crate::contract::{ContractCheck, InjectedFault};
 
 /// The only audience the token endpoint accepts.
 const AUDIENCE: &str = "https://api.bokbasen.io/metadata/";
@@ -24,8 +25,9 @@ const TOKEN_PATH: &str = "/oauth/token";
 
 type Shared = Arc<BokbasenState>;
 
-/// All Bokbasen routes: faults and counting wrap everything but `/_sandbox/*`.
-pub(crate) fn router(state: Shared) -> Router {
+/// All Bokbasen routes: faults and counting wrap everything but `/_sandbox/*`, and inside them
+/// the contract check (`contracts/bokbasen.yaml`).
+pub(crate) fn router(state: Shared, contract: ContractCheck) -> Router {
     let protected = Router::new()
         .route(Report::Objects.path(), get(export_objects))
         .route(Report::Descriptions.path(), get(export_descriptions))
@@ -35,6 +37,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(TOKEN_PATH, post(token))
         .route("/objects/{file}", get(object))
         .merge(protected)
+        .layer(from_fn_with_state(contract, crate::contract::enforce))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::bokbasen_routes())
         .with_state(state)
@@ -250,7 +253,11 @@ fn export(state: &BokbasenState, query: &HashMap<String, String>, report: Report
     if let Ok(link) = HeaderValue::from_str(&link) {
         headers.insert(header::LINK, link);
     }
-    (StatusCode::OK, headers, body).into_response()
+    let mut response = (StatusCode::OK, headers, body).into_response();
+    if page.malformed {
+        response.extensions_mut().insert(InjectedFault);
+    }
+    response
 }
 
 async fn description(State(state): State<Shared>, Path(id): Path<String>) -> Response {
@@ -262,11 +269,11 @@ async fn description(State(state): State<Shared>, Path(id): Path<String>) -> Res
         );
     };
     let body = xml::description(&doc.isbn13, &doc.type_code, &doc.text);
-    let body = if doc.malformed {
-        xml::truncate(&body)
-    } else {
-        body
-    };
+    if doc.malformed {
+        let mut response = xml_response(StatusCode::OK, xml::truncate(&body));
+        response.extensions_mut().insert(InjectedFault);
+        return response;
+    }
     xml_response(StatusCode::OK, body)
 }
 

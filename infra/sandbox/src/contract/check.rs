@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{scalar, schema_errors, Body, Contract, Operation, Side, Violation};
+use super::{scalar, schema_errors, Body, Contract, InjectedFault, Operation, Side, Violation};
 
 /// The largest body the check reads (thesis files are served outside the API's base path).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -88,6 +88,9 @@ pub(crate) async fn enforce(
     let response = next
         .run(Request::from_parts(parts, HttpBody::from(bytes)))
         .await;
+    if response.extensions().get::<InjectedFault>().is_some() {
+        return response;
+    }
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
@@ -190,6 +193,24 @@ fn body_problem(declared: &Body, headers: &HeaderMap, body: &Bytes) -> Option<St
                 .map(|(name, value)| (name.into_owned(), Value::from(value.into_owned())))
                 .collect();
             schema_errors(validator, &Value::Object(fields))
+        }
+        Body::Xml(expected, _) if media != *expected => {
+            Some(format!("content type '{media}', not '{expected}'"))
+        }
+        Body::Xml(_, shape) => shape.problems(body),
+        Body::Either(alternatives) => {
+            let named = alternatives.iter().find(|alternative| match alternative {
+                Body::Json(_) => media == "application/json",
+                Body::Form(_) => media == "application/x-www-form-urlencoded",
+                Body::Xml(expected, _) | Body::Other(expected) => media == *expected,
+                Body::Empty | Body::Either(_) => false,
+            });
+            match named {
+                Some(alternative) => body_problem(alternative, headers, body),
+                None => Some(format!(
+                    "content type '{media}' is none of the operation's media types"
+                )),
+            }
         }
         Body::Json(validator) => {
             if media != "application/json" {

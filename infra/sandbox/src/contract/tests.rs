@@ -191,6 +191,7 @@ fn provenance_of(value: &Value, at: &str, sources: &[String], missing: &mut Vec<
         && (parent == "properties"
             || parent == "parameters"
             || parent == "responses"
+            || parent == "x-xml-elements"
             || (parent == "schemas" && grandparent == "components")
             || key == "requestBody"
             || (grandparent == "paths"
@@ -207,7 +208,7 @@ fn provenance_of(value: &Value, at: &str, sources: &[String], missing: &mut Vec<
     }
     for (child, value) in map {
         if !["x-provenance", "example", "examples", "x-sources"].contains(&child.as_str()) {
-            provenance_of(value, &format!("{at}/{child}"), sources, missing);
+            provenance_of(value, &format!("{at}/{}", escape(child)), sources, missing);
         }
     }
 }
@@ -297,5 +298,45 @@ fn the_known_departures_parse_and_name_contracted_systems() {
             "known departure of {}, which has no contract",
             departure.system
         );
+    }
+}
+
+/// Every published XML example in a contract conforms to the element paths the contract declares
+/// beside it: the contract says what the vendor sends, in the vendor's own words.
+#[test]
+fn every_xml_example_conforms_to_its_declared_elements() {
+    let mut checked = 0;
+    for (system, yaml) in super::CONTRACTS {
+        let document: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let mut media = Vec::new();
+        xml_media(&document, String::new(), &mut media);
+        for at in media {
+            let Some(example) = document
+                .pointer(&format!("{at}/example"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let shape = super::xml::XmlShape::compile(&document, &at, system)
+                .expect("an XML media type with elements");
+            assert_eq!(shape.problems(example.as_bytes()), None, "{system} {at}");
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the Bokbasen object sample and error body: {checked}"
+    );
+}
+
+/// Pointers of every media type that declares `x-xml-elements`.
+fn xml_media(value: &Value, at: String, found: &mut Vec<String>) {
+    if let Value::Object(map) = value {
+        if map.contains_key("x-xml-elements") {
+            found.push(at.clone());
+        }
+        for (key, child) in map {
+            xml_media(child, format!("{at}/{}", escape(key)), found);
+        }
     }
 }

@@ -15,15 +15,18 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::contract::ContractCheck;
+
 use super::{
     auth, base64, time, Decision, FsState, RegisteredDecision, RegisteredExplanation, Registration,
 };
 
 type Shared = Arc<FsState>;
 
-/// All FS routes. Order per request: counting and faults, then Basic auth.
+/// All FS routes. Order per request: counting and faults, the contract check
+/// (`contracts/fs.yaml`), then Basic auth.
 /// `/_sandbox/*` bypasses both.
-pub(crate) fn router(state: Shared) -> Router {
+pub(crate) fn router(state: Shared, contract: ContractCheck) -> Router {
     Router::new()
         .route("/eksamen/klager/{exam_system}", get(appeals))
         .route(
@@ -37,6 +40,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/eksamen/vedtak/{exam_system}", post(register_decision))
         .merge(super::exam_routes::routes())
         .layer(from_fn_with_state(state.clone(), require_basic_auth))
+        .layer(from_fn_with_state(contract, crate::contract::enforce))
         .layer(from_fn_with_state(state.clone(), count_and_fault))
         .merge(crate::admin::fs_routes())
         .with_state(state)

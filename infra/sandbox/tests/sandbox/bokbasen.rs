@@ -259,6 +259,17 @@ async fn invalid_paging_parameters_are_rejected_with_xml_errors() {
             page.body
         );
     }
+    // The contract sees the values it declares out of range; too old a time and a missing or
+    // doubled start are the sandbox's own rules.
+    super::expect_violations(
+        &sandbox,
+        &[
+            "'pagesize': at '': 5001 is greater than the maximum of 5000",
+            "'pagesize': at '': 1001 is greater than the maximum of 1000",
+            "'pagesize': at '': 0 is less than the minimum of 1",
+            "'after': at '': \"2026-01-01\" does not match",
+        ],
+    );
     let allowed = get_page(
         &client,
         &sandbox,

@@ -7,6 +7,11 @@ use serde_json::{json, Value};
 
 use super::{days_ago, small_sandbox, token};
 
+/// What an object PUT stores, as `contracts/alma.yaml` has it.
+fn object() -> Value {
+    json!({ "reference": "https://sr.example.org/cover.jpg", "owner_code": "GYLD" })
+}
+
 #[tokio::test]
 async fn a_full_error_rate_answers_503_and_applies_nothing() {
     let sandbox = small_sandbox().await;
@@ -14,7 +19,7 @@ async fn a_full_error_rate_answers_503_and_applies_nothing() {
     let isbn = sandbox.bokbasen.items(Report::Objects)[0].isbn13.clone();
     let url = format!("{}/v1/books/{isbn}/objects/ol", sandbox.alma_url);
     let body =
-        json!({ "isbn": isbn, "kind": "objects", "type": "ol", "version": 1, "content": {} });
+        json!({ "isbn": isbn, "kind": "objects", "type": "ol", "version": 1, "content": object() });
     let faults = Faults {
         error_rate: 1.0,
         ..Faults::default()
@@ -104,7 +109,7 @@ async fn a_late_answer_still_means_the_write_took_effect() {
         .header("authorization", "apikey local-alma-key")
         .timeout(Duration::from_millis(1000))
         .json(
-            &json!({ "isbn": isbn, "kind": "objects", "type": "ol", "version": 4, "content": {} }),
+            &json!({ "isbn": isbn, "kind": "objects", "type": "ol", "version": 4, "content": object() }),
         )
         .send()
         .await;

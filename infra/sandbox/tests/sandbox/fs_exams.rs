@@ -230,6 +230,15 @@ async fn exam_lists_are_filtered_by_institution_and_aid() {
         assert_eq!(status, 400, "{path} {query:?}");
         assert!(body["feil"].as_str().unwrap().contains(parameter), "{body}");
     }
+    super::expect_violations(
+        &sandbox,
+        &[
+            "GET /eksamen/liste: client request: required query parameter 'institusjonsnr' is missing",
+            "GET /eksamen/liste: client request: query parameter 'institusjonsnr': at '': \"UiO\"",
+            "GET /eksamen/hjelpemiddel: client request: required query parameter 'institusjonsnr'",
+            "GET /eksamen/hjelpemiddel: client request: required query parameter 'hjelpemiddel'",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -340,6 +349,10 @@ async fn static_routes_win_over_the_exam_detail() {
     let (status, body) = get(&sandbox, "/eksamen/klager/INSPERA", &[("siden", LONG_AGO)]).await;
     assert_eq!(status, 400, "still the appeal list's parameter check");
     assert!(body["feil"].as_str().unwrap().contains("institusjonsnr"));
+    super::expect_violations(
+        &sandbox,
+        &["required query parameter 'institusjonsnr' is missing"],
+    );
 }
 
 #[tokio::test]
@@ -592,6 +605,13 @@ async fn grades_register_all_or_nothing_and_count_changes() {
         (last.exam_system.as_str(), last.grade.as_str()),
         ("WISEFLOW", "B")
     );
+    super::expect_violations(
+        &sandbox,
+        &[
+            "the body is not JSON",
+            "\"karakterer\" is a required property",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -656,6 +676,13 @@ async fn validation_lists_problems_and_registers_nothing() {
     assert_eq!(status, 404);
     assert_eq!(sandbox.fs.validations(), 2);
     assert!(sandbox.fs.registered_grades().is_empty());
+    super::expect_violations(
+        &sandbox,
+        &[
+            "the body is not JSON",
+            "at '/karakterer': \"A\" is not of type \"array\"",
+        ],
+    );
 }
 
 #[tokio::test]

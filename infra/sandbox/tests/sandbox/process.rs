@@ -54,6 +54,7 @@ async fn the_binary_prints_its_urls_and_serves() {
     assert!(slack_url.ends_with(flyt_sandbox::SLACK_WEBHOOK_PATH));
     let slack = reqwest::Client::new()
         .post(slack_url)
+        .header("content-type", "application/json")
         .body(r#"{"text":"from the process test"}"#)
         .send()
         .await

@@ -80,6 +80,18 @@ async fn wrong_paths_are_no_service_and_bad_payloads_invalid_payload() {
     }
     assert!(sandbox.slack.messages().is_empty());
     assert_eq!(sandbox.slack.request_count(), 10);
+    super::expect_violations(
+        &sandbox,
+        &[
+            "POST /services/TFLYTLOCAL/BFLYTLOCAL: client request: no such operation",
+            "POST /api/chat.postMessage: client request: no such operation",
+            "the body is not JSON",
+            "at '/text': \"\" is shorter than 1 character",
+            "at '/text': 5 is not of type \"string\"",
+            "at '/blocks': \"a string\" is not of type \"array\"",
+            "at '': [\"text\"] is not of type \"object\"",
+        ],
+    );
 }
 
 #[tokio::test]
