@@ -503,20 +503,8 @@ async fn grades_of_an_exam_without_a_scale_follow_the_institutions_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registrations_for_a_shadow_institution_are_refused_and_reach_no_fs() {
     let local = digeks_platform_with(&[("CACHE_TTL_SECONDS", "0")]).await;
-    let institutions = flyt::institution::InstitutionStore::new(
-        local.aws.dynamodb.clone(),
-        local.table("ConfigTable"),
-    );
     let org = flyt_local::platform::org_id("194");
-    let set_mode = |mode: &'static str| {
-        let (institutions, org) = (&institutions, &org);
-        async move {
-            let mut entry = institutions.entry(org).await.unwrap().expect("the entry");
-            entry.mode = Some(mode.to_owned());
-            institutions.put(&entry).await.unwrap();
-        }
-    };
-    set_mode("shadow").await;
+    common::set_mode(&local, &[org.as_str()], "shadow").await;
     let key = local
         .digeks_client(&client("wiseflow", ExamSystem::Wiseflow, &["194"], 10_000))
         .await
@@ -559,7 +547,7 @@ async fn registrations_for_a_shadow_institution_are_refused_and_reach_no_fs() {
         "nothing reached FS in shadow"
     );
 
-    set_mode("live").await;
+    common::set_mode(&local, &[org.as_str()], "live").await;
     for request in operations.iter().filter(|r| writes.contains(&r.operation)) {
         let answer = send(&local, request, &auth).await;
         assert!(

@@ -237,19 +237,7 @@ async fn a_change_listed_after_a_later_one_was_read_is_queued_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shadow_institution_writes_nothing_records_every_effect_and_goes_live_once() {
     let local = appeals_platform(LocalOptions::default()).await;
-    let institutions = flyt::institution::InstitutionStore::new(
-        local.aws.dynamodb.clone(),
-        local.table("ConfigTable"),
-    );
-    let set_mode = |mode: &'static str| {
-        let institutions = &institutions;
-        async move {
-            let mut entry = institutions.entry("uio").await.unwrap().expect("uio");
-            entry.mode = Some(mode.to_owned());
-            institutions.put(&entry).await.unwrap();
-        }
-    };
-    set_mode("shadow").await;
+    common::set_mode(&local, &["uio"], "shadow").await;
     poll_and_dispatch(&local).await;
 
     let inspera = &local.sandbox.inspera;
@@ -300,7 +288,7 @@ async fn a_shadow_institution_writes_nothing_records_every_effect_and_goes_live_
         lines.len()
     );
 
-    set_mode("live").await;
+    common::set_mode(&local, &["uio"], "live").await;
     poll_and_dispatch(&local).await;
     common::appeals::assert_inspera_cases_once(&local, "185", Repeats::None);
 }

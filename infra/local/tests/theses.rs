@@ -672,21 +672,7 @@ async fn invocations_killed_mid_archive_leave_nothing_duplicated_or_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shadow_institutions_archive_nothing_record_each_thesis_once_and_go_live_once() {
     let local = thesis_platform(&ThesisGrading::default(), LocalOptions::default()).await;
-    let institutions = flyt::institution::InstitutionStore::new(
-        local.aws.dynamodb.clone(),
-        local.table("ConfigTable"),
-    );
-    let set_mode = |mode: &'static str| {
-        let institutions = &institutions;
-        async move {
-            for org_id in ["uio", "uib"] {
-                let mut entry = institutions.entry(org_id).await.unwrap().expect(org_id);
-                entry.mode = Some(mode.to_owned());
-                institutions.put(&entry).await.unwrap();
-            }
-        }
-    };
-    set_mode("shadow").await;
+    common::set_mode(&local, &["uio", "uib"], "shadow").await;
     let first = discover_and_archive(&local).await;
     // A second sweep queues the same due theses again; their intents are not recorded twice.
     local.fire_schedule("ThesisArchiveFunction").await.unwrap();
@@ -731,7 +717,7 @@ async fn shadow_institutions_archive_nothing_record_each_thesis_once_and_go_live
         );
     }
 
-    set_mode("live").await;
+    common::set_mode(&local, &["uio", "uib"], "live").await;
     local.fire_schedule("ThesisArchiveFunction").await.unwrap();
     local.drain(Duration::from_secs(600), |_| {}).await.unwrap();
     let archived = versions(&local, "").await;

@@ -171,3 +171,16 @@ pub async fn shadow_intents(
     }
     (intended, lines)
 }
+
+/// Switches institutions' `mode` (`shadow` or `live`) in the configuration table.
+pub async fn set_mode(local: &Local, org_ids: &[&str], mode: &str) {
+    let institutions = flyt::institution::InstitutionStore::new(
+        local.aws.dynamodb.clone(),
+        local.table("ConfigTable"),
+    );
+    for org_id in org_ids {
+        let mut entry = institutions.entry(org_id).await.unwrap().expect(org_id);
+        entry.mode = Some(mode.to_owned());
+        institutions.put(&entry).await.unwrap();
+    }
+}
