@@ -87,6 +87,23 @@ impl Connections {
             .await?,
             None => HashMap::new(),
         };
+        let urls = environments
+            .iter()
+            .map(|(name, environment)| (fs_secret_id, name, environment.url.as_str()))
+            .chain(instances.iter().map(|(name, instance)| {
+                let url = match instance {
+                    ExamInstance::Inspera { url, .. } | ExamInstance::Wiseflow { url, .. } => url,
+                };
+                (exam_secret_id, name, url.as_str())
+            }));
+        for (secret, entry, url) in urls {
+            if !crate::http::is_https_or_loopback(url) {
+                return Err(Error::configuration(format!(
+                    "secret {}: entry {entry:?} has a url that is not https; credentials go only over https",
+                    secret.unwrap_or_default()
+                )));
+            }
+        }
         Ok(Self::new(
             fs_secret_id.unwrap_or("(FS secret not granted to this function)"),
             exam_secret_id.unwrap_or("(exam-systems secret not granted to this function)"),

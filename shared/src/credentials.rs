@@ -62,10 +62,28 @@ pub enum Malformed {
     Missing,
     /// A scheme other than `Bearer` or `Basic`.
     Scheme,
-    /// `Basic` that is not base64 of `user:password`.
+    /// `Basic` that is not base64 of `<client id>:<password>`.
     Basic,
     /// Not shaped like `flyt_<key id>_<secret>`.
     ApiKey,
+    /// Longer than any credential Flyt issues ([`MAX_AUTHORIZATION_BYTES`]).
+    TooLong,
+}
+
+/// The longest `Authorization` header read: longer than any credential Flyt issues, far shorter
+/// than what would make a key lookup fail.
+pub const MAX_AUTHORIZATION_BYTES: usize = 1024;
+
+/// Whether `value` is a client id: 2 to 40 characters of a-z, 0-9 and '-', not starting with '-'
+/// (e.g. `wiseflow-uib`). A Basic user name that is not one is refused before any lookup, so a
+/// person's name typed there is never read from the table, logged or put in an error.
+pub fn is_client_id(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    (2..=40).contains(&bytes.len())
+        && bytes[0] != b'-'
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Malformed {
@@ -76,8 +94,11 @@ impl Malformed {
                 "the Authorization header is missing: send Bearer <api key>, or Basic credentials"
             }
             Malformed::Scheme => "the Authorization header must use the Bearer or Basic scheme",
-            Malformed::Basic => "the Basic credentials are not base64 of <user>:<password>",
+            Malformed::Basic => "the Basic credentials are not base64 of <client id>:<password>",
             Malformed::ApiKey => "the API key is not shaped like flyt_<key id>_<secret>",
+            Malformed::TooLong => {
+                "the Authorization header is longer than any credential Flyt issues (1024 bytes)"
+            }
         }
     }
 }
@@ -85,6 +106,9 @@ impl Malformed {
 /// Parses an `Authorization` header value.
 pub fn parse_authorization(header: Option<&str>) -> Result<Presented, Malformed> {
     let header = header.map(str::trim).filter(|h| !h.is_empty());
+    if header.is_some_and(|h| h.len() > MAX_AUTHORIZATION_BYTES) {
+        return Err(Malformed::TooLong);
+    }
     let (scheme, value) = header
         .ok_or(Malformed::Missing)?
         .split_once(' ')
@@ -102,7 +126,7 @@ pub fn parse_authorization(header: Option<&str>) -> Result<Presented, Malformed>
     if user == DIRECT_API_KEY_USER {
         return parse_api_key(password);
     }
-    if user.is_empty() || password.is_empty() {
+    if !is_client_id(user) || password.is_empty() {
         return Err(Malformed::Basic);
     }
     Ok(Presented::Password {
@@ -266,7 +290,7 @@ mod tests {
             .unwrap();
         assert!(secret.len() >= 40, "{secret}");
         assert!(!shown.contains(secret));
-        let password = parse_authorization(Some(&basic("c", "hunter2"))).unwrap();
+        let password = parse_authorization(Some(&basic("cl", "hunter2"))).unwrap();
         assert!(!format!("{password:?}").contains("hunter2"));
     }
 
@@ -279,5 +303,34 @@ mod tests {
         assert!(password_matches("correct horse", &first));
         assert!(!password_matches("correct hors", &first));
         assert!(!password_matches("correct horse", "not a phc string"));
+    }
+
+    #[test]
+    fn a_user_name_that_is_no_client_id_and_an_oversized_header_are_malformed() {
+        let basic = |user: &str| format!("Basic {}", STANDARD.encode(format!("{user}:pw")));
+        assert!(matches!(
+            parse_authorization(Some(&basic("wiseflow-uib"))),
+            Ok(Presented::Password { .. })
+        ));
+        for user in [
+            "Ola Nordmann",
+            "ola.nordmann@uio.no",
+            "x",
+            &"a".repeat(41),
+            "-lead",
+        ] {
+            assert_eq!(
+                parse_authorization(Some(&basic(user))),
+                Err(Malformed::Basic),
+                "{user}"
+            );
+        }
+        let huge = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_BYTES));
+        assert_eq!(parse_authorization(Some(&huge)), Err(Malformed::TooLong));
+        let huge_basic = basic(&"a".repeat(4000));
+        assert_eq!(
+            parse_authorization(Some(&huge_basic)),
+            Err(Malformed::TooLong)
+        );
     }
 }

@@ -86,6 +86,13 @@ fn key(org: &str) -> String {
     format!("{SUBSCRIPTION_PREFIX}{org}")
 }
 
+/// The name of one digest's delivery, `digest#<org>#<day>#<recipient>`, the recipient as the
+/// [`crate::scrub::pseudonym`] of their address: the marker that makes it go out once names no
+/// one.
+pub fn delivery_key(org: &str, day: NaiveDate, address: &str) -> String {
+    format!("digest#{org}#{day}#{}", crate::scrub::pseudonym(address))
+}
+
 /// An e-mail address fit to send to: one `@`, something on each side, no blanks or control
 /// characters (no header injection), at most 254 characters. The error never repeats it.
 pub fn checked_address(address: &str) -> Result<String> {
@@ -231,5 +238,23 @@ mod tests {
             let error = checked_address(bad).unwrap_err();
             assert!(!error.message().contains(bad), "{error}");
         }
+    }
+
+    #[test]
+    fn a_delivery_is_named_without_its_address_and_once_per_org_day_and_recipient() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let key = delivery_key("uio", day, "Digest.One@uio.example");
+        assert!(key.starts_with("digest#uio#2026-12-07#"), "{key}");
+        assert!(
+            !key.contains("digest.one") && !key.contains("uio.example"),
+            "{key}"
+        );
+        assert_eq!(key, delivery_key("uio", day, " digest.one@uio.example"));
+        assert_ne!(key, delivery_key("uio", day, "digest.two@uio.example"));
+        assert_ne!(key, delivery_key("uib", day, "digest.one@uio.example"));
+        assert_ne!(
+            key,
+            delivery_key("uio", day.succ_opt().unwrap(), "digest.one@uio.example")
+        );
     }
 }

@@ -192,6 +192,37 @@ where
     }
 }
 
+/// Like [`aws_error`], but carrying only the error code: for services whose messages echo what
+/// they were given, such as SES naming the address it could not send to.
+pub fn aws_error_code_only<E, R>(
+    service: &str,
+    operation: &str,
+    error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Error
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let code = match &error {
+        SdkError::ServiceError(service_error) => service_error
+            .err()
+            .code()
+            .unwrap_or("a service error without a code"),
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(_) => "dispatch failure",
+        SdkError::ResponseError(_) => "unreadable response",
+        _ => "request not built",
+    };
+    let message = format!("AWS {service} {operation} failed: {code}");
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Error::external(message)
+        }
+        _ => Error::technical(message),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,12 +32,12 @@ pub fn transport_error(system: &str, what: &str, error: reqwest::Error) -> Error
 /// Reads the body of a response whose status is not a success, and categorises it:
 /// 429 and 5xx are External (429 with its `Retry-After`), 401/403 are Configuration (credentials or
 /// grants), other 4xx are Mapping (the request did not fit). The body excerpt names what the other
-/// side said.
+/// side said, scrubbed of personal data ([`crate::scrub`]).
 pub async fn status_error(system: &str, what: &str, response: Response) -> Error {
     let status = response.status();
     let retry_after = retry_after(&response);
     let body = response.text().await.unwrap_or_default();
-    let excerpt = excerpt(&body, 300);
+    let excerpt = crate::scrub::third_party_excerpt(&body, 300);
     let message = format!("{system} {what} answered {status}: {excerpt}");
     let error = match status {
         StatusCode::TOO_MANY_REQUESTS => Error::external(message),
@@ -64,13 +64,18 @@ pub async fn status_error(system: &str, what: &str, response: Response) -> Error
 ///
 /// A 404 is a Mapping error: the exam system lists a file that it cannot deliver. Other failed
 /// statuses are categorised as [`status_error`] does, transport failures as [`transport_error`]
-/// does, and a link that is not a valid URL is a Mapping error.
+/// does, and a link that is not a valid `https` URL ([`is_https_or_loopback`]) is a Mapping error.
 pub async fn download(
     client: &reqwest::Client,
     system: &str,
     what: &str,
     url: &str,
 ) -> Result<Response> {
+    if !is_https_or_loopback(url) {
+        return Err(Error::mapping(format!(
+            "{system} {what}: the download link is not https; {system} must hand out https links"
+        )));
+    }
     let response = client.get(url).send().await.map_err(|error| {
         if error.is_builder() {
             Error::mapping(format!(
@@ -91,6 +96,27 @@ pub async fn download(
         )));
     }
     Err(status_error(system, what, response).await)
+}
+
+/// Whether `url` may carry credentials or a student's file: `https`, or `http` to this machine
+/// (the local sandbox). A base URL read from a secret or a download link that is neither is
+/// refused, so that no API key, password or thesis crosses the network in plain text.
+pub fn is_https_or_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => true,
+        "http" => url.host_str().is_some_and(|host| {
+            host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
+    }
 }
 
 /// Reads a successful response's body as text, categorising a broken body as External.
@@ -114,7 +140,8 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// At most `limit` characters of `text` on one line, for error messages.
+/// At most `limit` characters of `text` on one line. Text of another system goes through
+/// [`crate::scrub::third_party_excerpt`] instead.
 pub fn excerpt(text: &str, limit: usize) -> String {
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= limit {
@@ -139,6 +166,27 @@ fn without_url(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_https_or_this_machine_may_carry_credentials() {
+        for url in [
+            "https://uio.wiseflow.net",
+            "http://127.0.0.1:8123/fs",
+            "http://localhost:9000",
+            "http://[::1]:80/",
+        ] {
+            assert!(is_https_or_loopback(url), "{url}");
+        }
+        for url in [
+            "http://fs.example.no/api",
+            "http://10.0.0.1",
+            "ftp://example.no",
+            "not a url",
+            "http://127.0.0.1.example.no",
+        ] {
+            assert!(!is_https_or_loopback(url), "{url}");
+        }
+    }
 
     #[test]
     fn excerpt_folds_whitespace_and_cuts() {

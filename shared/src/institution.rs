@@ -168,6 +168,12 @@ pub struct InstitutionEntry {
     /// sign in and see its executions. Optional; entries without it are read as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feide_realm: Option<String>,
+    /// Whom the institution's people ask to be let in to the log overview (`the exam office,
+    /// eksamen@uio.no`): shown to a person who signed in but is not on the institution's list
+    /// ([`crate::viewers`]). Optional; without it the page says "your institution's Flyt
+    /// administrators".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_overview_contact: Option<String>,
 }
 
 /// A Feide realm as compared: trimmed, lower-case. None when blank.
@@ -592,6 +598,7 @@ mod tests {
             digeks_grades_without_scale: None,
             mode: None,
             feide_realm: Some("uio.no".into()),
+            log_overview_contact: None,
         }
     }
 

@@ -10,9 +10,11 @@
 //!   [`archiver`]: theses into the S3 archive, crash-safe; [`thesis_store`]: theses and holds.
 //! - [`execution`]: executions and their categorised log lines. [`export`]: an execution as CSV
 //!   or XLSX.
+//! - [`scrub`]: the one way another system's text enters an error, without personal data.
 //! - [`observability`]: JSON logs and EMF metrics. [`redrive`]: DLQ back to its source queue.
 //!   [`notify`]: failure notifications to Slack through a per-interface blacklist.
-//!   [`digest`]: the daily digest e-mail per institution and who opted in to it.
+//!   [`digest`]: the daily digest e-mail per institution and who opted in to it. [`viewers`]: who
+//!   may see an institution's log overview.
 //! - [`signature`]: webhook signatures (Inspera's HMAC-SHA1), checked in constant time.
 //! - [`credentials`], [`api_clients`], [`principal`]: the DigEks proxy's API keys and passwords,
 //!   its clients and their grants, and what the authorizer hands the proxy.
@@ -48,10 +50,12 @@ pub mod ordering;
 pub mod principal;
 pub mod redrive;
 pub mod retry;
+pub mod scrub;
 pub mod secrets;
 pub mod sender;
 pub mod signature;
 pub mod thesis_store;
 pub mod time;
+pub mod viewers;
 
 pub use error::{Category, Error, Result};

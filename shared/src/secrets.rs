@@ -31,11 +31,72 @@ pub async fn load_json<T: DeserializeOwned>(
             "secret {secret_id} has no string value: store JSON with {fields}"
         ))
     })?;
+    parse(secret_id, fields, text)
+}
+
+/// Parses a secret's text as `T`. The error never holds the secret's text: serde's message is
+/// kept only when it names a missing field (one of `T`'s, not of the secret); otherwise only
+/// where parsing failed, since `invalid type: string "…"` would print a password.
+fn parse<T: DeserializeOwned>(secret_id: &str, fields: &str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let what = if message.starts_with("missing field") {
+            message
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            let kind = match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    "not well-formed JSON"
+                }
+                _ => "a value of the wrong type or form",
+            };
+            format!("{kind} at line {} column {}", e.line(), e.column())
+        };
         Error::configuration(format!(
-            "secret {secret_id} is not JSON with the fields {fields}: {}",
-            // serde's message names the missing field but never echoes the secret's values.
-            e.to_string().split(" at line").next().unwrap_or_default()
+            "secret {secret_id} is not JSON with the fields {fields}: {what}"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Credentials {
+        user: String,
+        port: u16,
+    }
+
+    #[test]
+    fn a_malformed_secret_is_described_without_its_values() {
+        let missing = parse::<Credentials>("s", "user, port", r#"{"user": "svc-flyt"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("missing field `port`"), "{missing}");
+        assert!(!missing.contains("svc-flyt"), "{missing}");
+        for text in [
+            r#"{"user": "svc-flyt", "port": "hunter2"}"#,
+            r#"{"user": ["hunter2"], "port": 1}"#,
+            r#"{"user": "svc-flyt", "port": 1, hunter2"#,
+            "hunter2",
+        ] {
+            let error = parse::<Credentials>("s", "user, port", text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                !error.contains("hunter2") && !error.contains("svc-flyt"),
+                "{error}"
+            );
+            assert!(
+                error.contains("secret s is not JSON with the fields user, port: "),
+                "{error}"
+            );
+            assert!(error.contains(" at line 1 column "), "{error}");
+        }
+    }
 }

@@ -8,7 +8,8 @@
 //! against the exam's scale (400; an exam without a scale in FS: the institution's setting refuses
 //! with 422 or forwards unchecked, marked in the audit line); only then is the checked request forwarded to FS, and FS's
 //! answer passed back (FS's refusals as 422/404, its failures as 502/504). Every call is one audit
-//! line and counts in the interface's execution of the day.
+//! line and a metric; every call with valid credentials also counts in the interface's execution
+//! of the day (a 401 does not, so anonymous floods cost no DynamoDB write).
 
 mod audit;
 mod body;
@@ -141,7 +142,9 @@ impl Proxy {
         let mut metrics = Metrics::new(INTERFACE);
         metrics.count(Audit::counter(status), 1);
         metrics.emit();
-        if audit.operation != Operation::OpenApi.name() {
+        // A call without valid credentials is audited (the log line) and counted (the metric),
+        // never written down: a flood of them costs no DynamoDB write.
+        if audit.operation != Operation::OpenApi.name() && status != 401 {
             self.account(status, line).await;
         }
         response(status, body, &extra_headers)
@@ -524,12 +527,18 @@ fn unexpected(answer: &FsAnswer, what: &str) -> Rejection {
     ))
 }
 
-/// FS's `{"feil": ...}` message, or a short excerpt of its body.
+/// FS's `{"feil": ...}` message, or a short excerpt of its body, scrubbed of personal data.
 fn fs_message(answer: &FsAnswer) -> String {
     serde_json::from_slice::<Value>(&answer.body)
         .ok()
-        .and_then(|v| v.get("feil").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| flyt::http::excerpt(&String::from_utf8_lossy(&answer.body), 200))
+        .and_then(|v| {
+            v.get("feil")
+                .and_then(Value::as_str)
+                .map(|feil| flyt::scrub::third_party_excerpt(feil, 200))
+        })
+        .unwrap_or_else(|| {
+            flyt::scrub::third_party_excerpt(&String::from_utf8_lossy(&answer.body), 200)
+        })
 }
 
 fn configuration_failure(error: &flyt::Error) -> Rejection {

@@ -1,13 +1,15 @@
 //! `inspera-webhook`: the API Gateway route `POST /webhooks/inspera/{instance}` that Inspera calls
 //! when an explanation is given, an appeal decided or a thesis submitted.
 //!
-//! The raw body's signature is checked against the instance's secret in constant time; unsigned,
-//! forged, oversized, malformed and replayed calls (a `timestamp` outside the accepted window) are
-//! rejected and nothing is queued. A genuine call is queued — for `fs-return`, or a thesis for
-//! `thesis-archive` — then remembered: a
-//! retry of it by Inspera (same body, same signature) is answered 200 and not queued again. The
-//! answer comes within milliseconds, far inside Inspera's 10 s. Every call is counted in the day's
-//! execution of the interface; rejected ones with a warning line that says why.
+//! The raw body's signature is checked against the instance's secret in constant time. Unsigned,
+//! forged, oversized and replayed calls (a `timestamp` outside the accepted window), and calls for
+//! an instance Flyt does not know, are refused alike ([`verify::refused_answer`]): nothing is
+//! queued or written, the reason is logged and the refusal counted in the `refused` metric, so a
+//! flood of them costs no DynamoDB write. A signed call that does not fit is rejected with a
+//! warning line on the day's execution that says why. A genuine call is queued — for
+//! `fs-return`, or a thesis for `thesis-archive` — then remembered: a retry of it by Inspera (same
+//! body, same signature) is answered 200 and not queued again. The answer comes within
+//! milliseconds, far inside Inspera's 10 s.
 
 mod config;
 pub mod verify;
@@ -31,7 +33,7 @@ use flyt::sender::{OutgoingMessage, Sender};
 use flyt::Result;
 
 pub use config::Config;
-use verify::{check, Limits, Verdict};
+use verify::{check, refused_answer, unknown_instance, Limits, Verdict};
 
 /// The interface name of the day's execution.
 pub const INTERFACE: &str = "inspera-webhook";
@@ -94,14 +96,9 @@ impl Receiver {
         instance: &str,
         request: &ApiGatewayV2httpRequest,
     ) -> Result<(u16, String)> {
-        let Some(secret) = self.secrets.get(instance) else {
-            return self
-                .rejected(404, format!("unknown Inspera instance {instance:?}"))
-                .await;
-        };
         let body = match raw_body(request) {
             Ok(body) => body,
-            Err(why) => return self.rejected(400, why).await,
+            Err(why) => return Ok(refused(401, &why)),
         };
         let signature = request
             .headers
@@ -111,14 +108,18 @@ impl Receiver {
             max_body_bytes: self.config.max_body_bytes,
             max_age_ms: self.config.max_age.as_millis() as i64,
         };
-        let accepted = match check(
-            secret.as_bytes(),
-            &self.config.event_names,
-            &body,
-            signature,
-            limits,
-            flyt::time::now_ms(),
-        ) {
+        let verdict = match self.secrets.get(instance) {
+            Some(secret) => check(
+                secret.as_bytes(),
+                &self.config.event_names,
+                &body,
+                signature,
+                limits,
+                flyt::time::now_ms(),
+            ),
+            None => unknown_instance(&body, limits),
+        };
+        let accepted = match verdict {
             Verdict::Accept(accepted) => accepted,
             Verdict::Ignore(event) => {
                 let execution_id = self.executions.id().await?;
@@ -141,6 +142,7 @@ impl Receiver {
             Verdict::Reject(status, why) => {
                 return self.rejected(status, why).await;
             }
+            Verdict::Refuse { status, reason } => return Ok(refused(status, &reason)),
         };
         let execution_id = self.executions.id().await?;
         let signature = signature.unwrap_or_default().trim().to_ascii_lowercase();
@@ -239,6 +241,16 @@ fn raw_body(request: &ApiGatewayV2httpRequest) -> std::result::Result<Vec<u8>, S
     } else {
         Ok(body.into_bytes())
     }
+}
+
+/// A call not known to be Inspera's: logged with its reason and counted, never written down, and
+/// answered as every refusal of its status is.
+fn refused(status: u16, reason: &str) -> (u16, String) {
+    tracing::warn!(status, reason, "webhook refused; nothing written");
+    let mut metrics = Metrics::new(INTERFACE);
+    metrics.count("refused", 1);
+    metrics.emit();
+    (status, refused_answer(status).to_owned())
 }
 
 fn response(status: u16, message: &str) -> ApiGatewayV2httpResponse {

@@ -1,10 +1,15 @@
 //! The pure part of receiving a webhook: is the call genuine, fresh and one Flyt handles?
 //!
-//! Checked in this order, each failure naming what was wrong (never the secret, never the
-//! payload's user names): size; whether the call names an event at all (one that does not is
+//! Checked in this order: size; whether the call names an event at all (one that does not is
 //! Inspera's subscription validation, answered 200 with nothing queued); signature (HMAC-SHA1 of
 //! the raw body, compared in constant time); JSON shape; event name (`event` or `eventName`, as
 //! the deployment names its tenants' events); freshness of `timestamp`.
+//!
+//! A call refused before it is known to be Inspera's (too large, unsigned, forged, replayed, or
+//! for an instance Flyt does not know) is [`Verdict::Refuse`]d: its answer is one text per status,
+//! so an unknown instance answers as a bad signature does, and its reason goes to the log only.
+//! A signed call that does not fit is [`Verdict::Reject`]ed naming what was wrong (never the
+//! secret, never the payload's user names).
 
 use chrono::DateTime;
 use flyt::appeals::{lenient_string, InsperaEventKind, InsperaEventNames};
@@ -24,8 +29,54 @@ pub enum Verdict {
         /// A valid signature came with it.
         signed: bool,
     },
-    /// Not accepted: the HTTP status and why.
+    /// Signed, but not accepted: the HTTP status and why, answered and written down.
     Reject(u16, String),
+    /// Not known to be Inspera's: the HTTP status, answered with [`refused_answer`], and the
+    /// reason, for the log only.
+    Refuse {
+        /// 401 or 413.
+        status: u16,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// The one answer to every refused call of `status`, whatever the reason.
+pub fn refused_answer(status: u16) -> &'static str {
+    match status {
+        413 => "not accepted: the body is larger than this endpoint accepts",
+        _ => {
+            "not accepted: the X-Inspera-Signature header is missing or does not sign this body \
+             with this endpoint's webhook secret, or the call's timestamp is outside the accepted \
+             window"
+        }
+    }
+}
+
+/// The verdict on a call for an instance Flyt has no secret for: refused as a call with a bad
+/// signature is, and a validation call answered as an unsigned one.
+pub fn unknown_instance(body: &[u8], limits: Limits) -> Verdict {
+    if let Some(too_large) = too_large(body, limits) {
+        return too_large;
+    }
+    if names_no_event(body) {
+        return Verdict::Validation { signed: false };
+    }
+    Verdict::Refuse {
+        status: 401,
+        reason: "no webhook secret for this instance".to_owned(),
+    }
+}
+
+fn too_large(body: &[u8], limits: Limits) -> Option<Verdict> {
+    (body.len() > limits.max_body_bytes).then(|| Verdict::Refuse {
+        status: 413,
+        reason: format!(
+            "body of {} bytes is larger than the {} accepted",
+            body.len(),
+            limits.max_body_bytes
+        ),
+    })
 }
 
 /// A genuine call's ids.
@@ -73,15 +124,8 @@ pub fn check(
     limits: Limits,
     now_ms: i64,
 ) -> Verdict {
-    if body.len() > limits.max_body_bytes {
-        return Verdict::Reject(
-            413,
-            format!(
-                "body of {} bytes is larger than the {} accepted",
-                body.len(),
-                limits.max_body_bytes
-            ),
-        );
+    if let Some(too_large) = too_large(body, limits) {
+        return too_large;
     }
     let signed = flyt::signature::verify_inspera_signature(secret, body, signature);
     if names_no_event(body) {
@@ -90,14 +134,17 @@ pub fn check(
         };
     }
     if let Err(error) = signed {
-        return Verdict::Reject(401, error.message().to_owned());
+        return Verdict::Refuse {
+            status: 401,
+            reason: error.message().to_owned(),
+        };
     }
     let payload: Payload = match serde_json::from_slice(body) {
         Ok(payload) => payload,
         Err(e) => {
             return Verdict::Reject(
                 400,
-                format!("body is not a JSON object with event, contextObjectId, associatedObjectId and timestamp: {e}"),
+                format!("body is not a JSON object with event, contextObjectId, associatedObjectId and timestamp: {}", flyt::scrub::scrubbed(&e)),
             )
         }
     };
@@ -115,14 +162,14 @@ pub fn check(
     };
     let age_ms = now_ms - at.timestamp_millis();
     if age_ms.abs() > limits.max_age_ms {
-        return Verdict::Reject(
-            401,
-            format!(
+        return Verdict::Refuse {
+            status: 401,
+            reason: format!(
                 "timestamp {timestamp} is {}s from now, outside the {}s accepted: a replay or a wrong clock",
                 age_ms / 1000,
                 limits.max_age_ms / 1000
             ),
-        );
+        };
     }
     let Some(test_id) = payload
         .context_object_id
@@ -207,8 +254,8 @@ mod tests {
     fn unsigned_forged_oversized_and_replayed_calls_are_rejected() {
         let good = body("event", "explanation_given", NOW);
         let status = |verdict: Verdict| match verdict {
-            Verdict::Reject(status, _) => status,
-            other => panic!("accepted: {other:?}"),
+            Verdict::Refuse { status, .. } => status,
+            other => panic!("not refused: {other:?}"),
         };
         assert_eq!(status(check(SECRET, &NAMES, &good, None, LIMITS, NOW)), 401);
         let forged = inspera_signature(b"another-secret", &good);
@@ -243,7 +290,10 @@ mod tests {
         );
         let old = body("event", "explanation_given", NOW - 2 * 3_600_000);
         match check(SECRET, &NAMES, &old, Some(&signed(&old)), LIMITS, NOW) {
-            Verdict::Reject(401, why) => assert!(why.contains("replay"), "{why}"),
+            Verdict::Refuse {
+                status: 401,
+                reason,
+            } => assert!(reason.contains("replay"), "{reason}"),
             other => panic!("{other:?}"),
         }
     }
@@ -290,11 +340,11 @@ mod tests {
         let event = body("event", "appeal_decided", NOW);
         assert!(matches!(
             check(SECRET, &NAMES, &event, None, LIMITS, NOW),
-            Verdict::Reject(401, _)
+            Verdict::Refuse { status: 401, .. }
         ));
         assert!(matches!(
             check(SECRET, &NAMES, b"not json", None, LIMITS, NOW),
-            Verdict::Reject(401, _)
+            Verdict::Refuse { status: 401, .. }
         ));
     }
 
@@ -318,5 +368,36 @@ mod tests {
             check(SECRET, &names, &old, Some(&signed(&old)), LIMITS, NOW),
             Verdict::Ignore("appeal_decided".into())
         );
+    }
+
+    #[test]
+    fn an_unknown_instance_is_refused_as_a_bad_signature_is() {
+        let good = body("event", "explanation_given", NOW);
+        let forged = inspera_signature(b"another-secret", &good);
+        let status_of = |verdict: &Verdict| match verdict {
+            Verdict::Refuse { status, .. } => Some(*status),
+            _ => None,
+        };
+        let bad_signature = check(SECRET, &NAMES, &good, Some(&forged), LIMITS, NOW);
+        let unknown = unknown_instance(&good, LIMITS);
+        assert_eq!(status_of(&unknown), Some(401));
+        assert_eq!(status_of(&unknown), status_of(&bad_signature));
+        let big = vec![b' '; 2048];
+        assert_eq!(
+            status_of(&unknown_instance(&big, LIMITS)),
+            status_of(&check(
+                SECRET,
+                &NAMES,
+                &big,
+                Some(&signed(&big)),
+                LIMITS,
+                NOW
+            ))
+        );
+        assert_eq!(
+            unknown_instance(b"{}", LIMITS),
+            Verdict::Validation { signed: false }
+        );
+        assert_ne!(refused_answer(401), refused_answer(413));
     }
 }

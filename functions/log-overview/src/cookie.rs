@@ -1,4 +1,5 @@
-//! Signed cookies: the session (the institution's org id and an expiry, nothing about the person)
+//! Signed cookies: the session (the institution's org id, a pseudonym of the person and an
+//! expiry; no name, user id or address)
 //! and the short-lived sign-in flow (state, nonce and PKCE verifier between `/login` and
 //! `/callback`).
 //!
@@ -14,10 +15,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "flyt_session";
-/// The sign-in flow cookie's name.
-pub const LOGIN_COOKIE: &str = "flyt_login";
+/// The session cookie's name. The `__Host-` prefix makes browsers accept it only when set by this
+/// very host over https for path `/`: no sibling subdomain can plant or overwrite a session.
+pub const SESSION_COOKIE: &str = "__Host-flyt_session";
+/// The sign-in flow cookie's name, `__Host-` as the session's.
+pub const LOGIN_COOKIE: &str = "__Host-flyt_login";
 /// How long a session lasts: a working day.
 pub const SESSION_SECONDS: i64 = 8 * 3600;
 /// How long a sign-in may take between `/login` and `/callback`.
@@ -33,12 +35,15 @@ pub trait Expiring {
     fn expires_at(&self) -> i64;
 }
 
-/// A signed-in session: which institution, until when. Nothing else — no name, e-mail, user
-/// name or subject id.
+/// A signed-in session: which institution, which person as a pseudonym, until when. Nothing
+/// else — no name, e-mail, user name or subject id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The institution's org id.
     pub org: String,
+    /// The [`flyt::scrub::pseudonym`] of the person's Feide user id: checked against the
+    /// institution's list on every page view.
+    pub viewer: String,
     /// Expiry, epoch seconds.
     pub exp: i64,
 }
@@ -151,6 +156,7 @@ mod tests {
     fn session(exp: i64) -> Session {
         Session {
             org: "uio".into(),
+            viewer: flyt::scrub::pseudonym("ola@uio.no"),
             exp,
         }
     }
@@ -217,14 +223,14 @@ mod tests {
     fn cookies_are_http_only_secure_lax_and_read_from_either_place() {
         assert_eq!(
             set_cookie(SESSION_COOKIE, "v.t", SESSION_SECONDS),
-            "flyt_session=v.t; Max-Age=28800; Path=/; HttpOnly; Secure; SameSite=Lax"
+            "__Host-flyt_session=v.t; Max-Age=28800; Path=/; HttpOnly; Secure; SameSite=Lax"
         );
-        assert!(clear_cookie(LOGIN_COOKIE).starts_with("flyt_login=; Max-Age=0;"));
+        assert!(clear_cookie(LOGIN_COOKIE).starts_with("__Host-flyt_login=; Max-Age=0;"));
         let found = cookie_values(
             [
-                "flyt_session=a.b",
-                "other=1; flyt_session=c.d",
-                "flyt_sessionx=e",
+                "__Host-flyt_session=a.b",
+                "other=1; __Host-flyt_session=c.d",
+                "__Host-flyt_sessionx=e",
             ],
             SESSION_COOKIE,
         );

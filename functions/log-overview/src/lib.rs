@@ -6,36 +6,37 @@
 //! | --- | --- |
 //! | `GET /` | the overview: the institution's executions, newest first, KO red, OK green, RUNNING amber |
 //! | `GET /login` | a new sign-in: state, nonce and PKCE verifier in a signed cookie, off to the IdP |
-//! | `GET /callback` | the IdP's answer: code exchange, ID-token checks, realm → institution, session |
+//! | `GET /callback` | the IdP's answer: code exchange, ID-token checks, realm → institution, the person on its list ([`access`]), session |
 //! | `POST /logout` | the session cookie deleted |
 //! | `GET /executions/{id}` | one execution with every log line |
 //! | `GET /executions/{id}/export.xlsx` | the execution as an XLSX file |
 //!
-//! The session cookie holds the org id and an expiry, signed (HMAC-SHA256): no name, e-mail, user
-//! name or subject. An execution belongs to the institution its interface names
+//! The session cookie holds the org id, a pseudonym of the person and an expiry, signed
+//! (HMAC-SHA256): no name, e-mail, user name or subject. Every page view checks that the
+//! institution is still connected and the person still on its list. An execution belongs to the institution its interface names
 //! ([`flyt::execution::institution_of`]); another institution's is answered 404, exactly as one
 //! that does not exist. Every answer carries a strict Content-Security-Policy, `nosniff` and
 //! `no-referrer`. Sign-ins and page views are logged with the org id and the request id only.
 
+pub mod access;
 mod config;
 pub mod cookie;
 pub mod html;
 pub mod oidc;
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use flyt::aws::AwsClients;
 use flyt::config::Vars;
 use flyt::execution::{institution_of, interfaces_of, Execution, ExecutionStore};
-use flyt::institution::{normalize_realm, InstitutionStore};
+use flyt::institution::InstitutionStore;
+use flyt::scrub::pseudonym;
+use flyt::viewers::Viewers;
 use flyt::{Error, Result};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use access::Access;
 pub use config::Config;
 use cookie::{
     clear_cookie, cookie_values, set_cookie, CookieKey, LoginFlow, Session, LOGIN_COOKIE,
@@ -89,17 +90,13 @@ impl Answer {
     }
 }
 
-/// Is the institution connected, and its short name: read once per cache period.
-type Connection = Option<String>;
-
 /// The function's dependencies, built once per cold start.
 pub struct LogOverview {
     config: Config,
     key: CookieKey,
     oidc: Oidc,
     executions: ExecutionStore,
-    institutions: InstitutionStore,
-    connections: Mutex<HashMap<String, (Instant, Connection)>>,
+    access: Access,
 }
 
 impl LogOverview {
@@ -141,8 +138,11 @@ impl LogOverview {
             key,
             oidc,
             executions: ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
-            institutions: InstitutionStore::new(aws.dynamodb.clone(), &config.config_table),
-            connections: Mutex::new(HashMap::new()),
+            access: Access::new(
+                InstitutionStore::new(aws.dynamodb.clone(), &config.config_table),
+                Viewers::new(aws.dynamodb.clone(), &config.config_table),
+                config.institution_cache,
+            ),
             config,
         })
     }
@@ -210,7 +210,8 @@ impl LogOverview {
     }
 
     /// The session and the institution's short name, or the answer to give instead: a redirect to
-    /// sign in, or a 403 when the institution is no longer connected.
+    /// sign in, or a 403 when the institution is no longer connected or the person no longer on
+    /// its list.
     async fn signed_in(
         &self,
         request: &ApiGatewayV2httpRequest,
@@ -224,41 +225,28 @@ impl LogOverview {
             };
             return Ok(Err(Answer::redirect(302, &login)));
         };
-        match self.connection(&session.org).await? {
-            Some(short_name) => Ok(Ok((session, short_name))),
-            None => Ok(Err(Answer::html(
+        let ended = |message: &str| {
+            Answer::html(
                 403,
-                html::message_page(
-                    "Not connected",
-                    "Your institution is no longer connected to Flyt's log overview.",
-                    None,
-                ),
+                html::message_page("Not let in", message, Some(("/login", "Sign in again"))),
             )
-            .cookie(clear_cookie(SESSION_COOKIE)))),
-        }
-    }
-
-    /// The institution's short name while it is connected (has a `feide_realm`).
-    async fn connection(&self, org: &str) -> Result<Connection> {
-        if let Some((at, connection)) = self.lock().get(org).cloned() {
-            if at.elapsed() < self.config.institution_cache {
-                return Ok(connection);
+            .cookie(clear_cookie(SESSION_COOKIE))
+        };
+        match self.access.connection(&session.org, false).await? {
+            Some(connected) if connected.admits(&session.viewer) => {
+                Ok(Ok((session, connected.name)))
             }
+            Some(connected) => {
+                tracing::info!(org_id = %session.org, reason = "not_listed", "session ended");
+                Ok(Err(ended(&format!(
+                    "You are no longer on the list of people who may see this log overview. {}",
+                    connected.whom_to_ask()
+                ))))
+            }
+            None => Ok(Err(ended(
+                "Your institution is no longer connected to Flyt's log overview.",
+            ))),
         }
-        let connection = self.institutions.entry(org).await?.and_then(|entry| {
-            entry
-                .feide_realm
-                .as_deref()
-                .and_then(normalize_realm)
-                .map(|_| entry.org_short_name.unwrap_or(entry.org_id))
-        });
-        self.lock()
-            .insert(org.to_owned(), (Instant::now(), connection.clone()));
-        Ok(connection)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Connection)>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn overview(
@@ -469,7 +457,7 @@ impl LogOverview {
                  matched to an institution.",
             ));
         };
-        let Some(org) = self.institutions.by_feide_realm(&realm).await? else {
+        let Some(org) = self.access.org_of_realm(&realm).await? else {
             tracing::info!(request_id, realm = %realm, reason = "not_connected", "sign-in refused");
             return Ok(refused(
                 403,
@@ -480,8 +468,31 @@ impl LogOverview {
                 ),
             ));
         };
+        let Some(connected) = self.access.connection(&org, true).await? else {
+            tracing::info!(org_id = %org, request_id, reason = "not_connected", "sign-in refused");
+            return Ok(refused(
+                403,
+                "Not connected",
+                "Your institution is not connected to Flyt's log overview.",
+            ));
+        };
+        // A Feide user, on the institution's list: the realm alone lets no one in.
+        let viewer = identity.user.as_deref().map(pseudonym);
+        let Some(viewer) = viewer.filter(|viewer| connected.admits(viewer)) else {
+            tracing::info!(org_id = %org, request_id, reason = "not_listed", "sign-in refused");
+            return Ok(refused(
+                403,
+                "Not let in",
+                &format!(
+                    "You signed in with Feide, but you are not on the list of people who may see \
+                     this log overview. {}",
+                    connected.whom_to_ask()
+                ),
+            ));
+        };
         let session = Session {
             org: org.clone(),
+            viewer,
             exp: now + SESSION_SECONDS,
         };
         tracing::info!(org_id = %org, request_id, "sign-in");

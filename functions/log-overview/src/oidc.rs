@@ -1,7 +1,8 @@
 //! OpenID Connect with the institution's identity provider (Feide): discovery, the authorization
 //! request (code flow, PKCE S256, state, nonce), the code exchange, and the ID token's checks —
 //! signature by the IdP's published keys, issuer, audience, expiry and nonce. Of the token Flyt
-//! keeps only the realm of the user's eduPersonPrincipalName.
+//! reads only the user's eduPersonPrincipalName: its realm, and the id itself to compare with the
+//! institution's allow-list ([`flyt::viewers`]).
 
 use std::fmt;
 use std::sync::Mutex;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use flyt::http::{body_text, status_error, transport_error};
+use flyt::viewers::{checked_feide_user, realm_of};
 use flyt::{Error, Result};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -90,6 +92,10 @@ pub struct Identity {
     /// The realm of the eduPersonPrincipalName (`uio.no`), lower-case; None when the token has no
     /// well-formed ePPN.
     pub realm: Option<String>,
+    /// The eduPersonPrincipalName itself, lower-case, when it is a Feide user id: what the
+    /// institution's allow-list names. Personal data: compared, turned into a pseudonym, never
+    /// logged or kept.
+    pub user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,25 +168,11 @@ pub fn verify_id_token(
     if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
         return Err(TokenRefusal::Nonce);
     }
+    let eppn = claims.eppn.as_deref().unwrap_or_default();
     Ok(Identity {
-        realm: claims.eppn.as_deref().and_then(realm_of),
+        realm: realm_of(eppn),
+        user: checked_feide_user(eppn).ok(),
     })
-}
-
-/// The realm of an eduPersonPrincipalName: what follows its last `@`, lower-case, if it is a
-/// domain name (letters, digits, `-`, at least one `.`) and a user part precedes it.
-pub fn realm_of(eppn: &str) -> Option<String> {
-    let (user, realm) = eppn.trim().rsplit_once('@')?;
-    let realm = realm.to_ascii_lowercase();
-    let labels_fit = realm.split('.').all(|label| {
-        !label.is_empty()
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    });
-    (!user.is_empty() && realm.contains('.') && realm.len() <= 253 && labels_fit).then_some(realm)
 }
 
 /// `bytes` random bytes, base64url: state, nonce and PKCE verifiers.
@@ -292,8 +284,12 @@ impl Oidc {
             return Err(status_error("the IdP", "token request", response).await);
         }
         let text = body_text("the IdP", "token request", response).await?;
-        let answer: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::external(format!("the IdP's token answer is not JSON: {e}")))?;
+        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+            Error::external(format!(
+                "the IdP's token answer is not JSON: {}",
+                flyt::scrub::scrubbed(&e)
+            ))
+        })?;
         answer["id_token"]
             .as_str()
             .map(str::to_owned)
@@ -349,8 +345,12 @@ impl Oidc {
             return Err(status_error("the IdP", what, response).await);
         }
         let text = body_text("the IdP", what, response).await?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::external(format!("the IdP's {what} does not parse: {e}")))
+        serde_json::from_str(&text).map_err(|e| {
+            Error::external(format!(
+                "the IdP's {what} does not parse: {}",
+                flyt::scrub::scrubbed(&e)
+            ))
+        })
     }
 }
 
@@ -405,13 +405,14 @@ mod tests {
     }
 
     #[test]
-    fn a_genuine_token_gives_only_the_realm() {
+    fn a_genuine_token_gives_only_the_feide_user_and_its_realm() {
         let (signing, jwk) = key("k1");
         let identity = check(&sign(&claims(), &signing, "k1"), &keys(&[jwk])).unwrap();
         assert_eq!(
             identity,
             Identity {
-                realm: Some("uio.no".into())
+                realm: Some("uio.no".into()),
+                user: Some("testdrift.uio@uio.no".into()),
             }
         );
     }

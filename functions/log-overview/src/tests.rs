@@ -63,6 +63,7 @@ fn session_cookie(org: &str, exp: i64) -> String {
         "{SESSION_COOKIE}={}",
         key.seal(&Session {
             org: org.into(),
+            viewer: flyt::scrub::pseudonym("ola@uio.no"),
             exp
         })
     )
@@ -77,7 +78,11 @@ async fn without_a_valid_session_every_page_sends_the_browser_to_sign_in() {
         let tag = genuine.rsplit('.').next().unwrap().to_owned();
         let payload = base64::Engine::encode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            format!(r#"{{"org":"uib","exp":{}}}"#, now_s() + 60),
+            format!(
+                r#"{{"org":"uib","viewer":"{}","exp":{}}}"#,
+                flyt::scrub::pseudonym("ola@uio.no"),
+                now_s() + 60
+            ),
         );
         format!("{SESSION_COOKIE}={payload}.{tag}")
     };
@@ -150,7 +155,7 @@ async fn a_callback_without_its_own_sign_in_is_refused_before_any_exchange() {
     assert!(answer
         .cookies
         .iter()
-        .any(|c| c.starts_with("flyt_login=; Max-Age=0")));
+        .any(|c| c.starts_with("__Host-flyt_login=; Max-Age=0")));
     // A sign-in of this browser, but another state: a forged or replayed callback.
     let key = CookieKey::new(COOKIE_KEY.as_bytes()).unwrap();
     let flow = LoginFlow {
@@ -200,7 +205,7 @@ async fn signing_out_deletes_the_session_cookie() {
     assert_eq!(answer.status_code, 200);
     assert_eq!(
         answer.cookies,
-        ["flyt_session=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"]
+        ["__Host-flyt_session=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"]
     );
     assert_eq!(
         overview

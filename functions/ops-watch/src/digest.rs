@@ -2,13 +2,20 @@
 //! interfaces composed by [`flyt::digest::compose`] and sent through SES, one message per
 //! recipient (no one sees another's address). Addresses are never logged; what is recorded is how
 //! many digests went out and which failed, by institution.
+//!
+//! Each (institution, day, recipient) is sent once, whoever runs the digest: a marker
+//! ([`crate::markers`], keyed by [`flyt::digest::delivery_key`], which holds no address) is taken
+//! before the message goes out, so a retried invocation, a scheduler's second delivery or a
+//! manual re-run sends only what was not sent, and retries what failed.
 
 use chrono::{NaiveDate, Utc};
 use flyt::digest::{compose, Subscriptions};
 use flyt::execution::{interfaces_of, Level, LogLine};
+use flyt::time::now_ms;
 use flyt::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::markers::{State, Taken};
 use crate::Watch;
 
 /// `{"digest": {"day": "2026-11-22"}}`; without a day, yesterday (UTC).
@@ -29,6 +36,8 @@ pub struct DigestSummary {
     pub sent: usize,
     /// Messages that could not be sent.
     pub failed: usize,
+    /// Messages sent before, by an earlier run for the same day, and not sent again.
+    pub already_sent: usize,
 }
 
 impl Watch {
@@ -73,24 +82,34 @@ impl Watch {
             let digest = compose(&org, day, &executions);
             let mut failed = 0;
             for recipient in &recipients {
-                match self.send(recipient, &digest).await {
-                    Ok(()) => summary.sent += 1,
+                let key = flyt::digest::delivery_key(&org, day, recipient);
+                if self.markers.take(&key, now_ms()).await? == Taken::Known {
+                    summary.already_sent += 1;
+                    continue;
+                }
+                let state = match self.send(recipient, &digest).await {
+                    Ok(()) => {
+                        summary.sent += 1;
+                        State::Sent
+                    }
                     Err(error) => {
                         failed += 1;
                         tracing::error!(org, error = %error, "a digest could not be sent");
+                        State::Failed
                     }
-                }
+                };
+                self.markers.settle(&key, state, now_ms()).await?;
             }
             summary.failed += failed;
             lines.push(LogLine::info(format!(
-                "digest of {org} for {day}: {} executions, sent to {} of {} subscribers",
+                "digest of {org} for {day}: {} executions, {} of {} subscribers have it",
                 executions.len(),
                 recipients.len() - failed,
                 recipients.len()
             )));
             if failed > 0 {
                 lines.push(LogLine::error(&Error::external(format!(
-                    "the digest of {org} for {day} could not be sent to {failed} subscribers (SES); it is not sent again"
+                    "the digest of {org} for {day} could not be sent to {failed} subscribers (SES); a digest run for {day} (`{{\"digest\": {{\"day\": \"{day}\"}}}}`) sends it to them, and to no one twice"
                 ))));
             }
         }
@@ -101,6 +120,7 @@ impl Watch {
                 &[
                     ("digests_sent", summary.sent as u64),
                     ("digests_failed", summary.failed as u64),
+                    ("digests_already_sent", summary.already_sent as u64),
                 ],
                 &lines,
             )
@@ -129,7 +149,7 @@ impl Watch {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| flyt::error::aws_error("SES", "SendEmail", e))?;
+            .map_err(|e| flyt::error::aws_error_code_only("SES", "SendEmail", e))?;
         Ok(())
     }
 }

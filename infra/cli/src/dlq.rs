@@ -27,7 +27,7 @@ use flyt::{Error, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::context::Context;
-use crate::output::fields;
+use crate::output::{fields, printable};
 
 /// How many characters of a body `peek` shows.
 pub const BODY_EXCERPT_CHARS: usize = 200;
@@ -300,11 +300,7 @@ pub fn is_unsupported_operation(code: Option<&str>) -> bool {
 /// characters shown as spaces), with how long it was when cut.
 pub fn excerpt(body: &str, max_chars: usize) -> String {
     let length = body.chars().count();
-    let shown: String = body
-        .chars()
-        .take(max_chars)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let shown = printable(&body.chars().take(max_chars).collect::<String>());
     if length > max_chars {
         format!("{shown}… ({length} characters)")
     } else {

@@ -16,7 +16,7 @@ use flyt::{export, Error, Result};
 use serde_json::json;
 
 use crate::context::Context;
-use crate::output::fields;
+use crate::output::{fields, printable};
 
 /// The `executions` commands.
 #[derive(Debug, Subcommand)]
@@ -303,7 +303,12 @@ pub fn show_text(execution: &Execution, lines: &[LogLine], colour: bool) -> Stri
             _ => format!("{level:<7}"),
         };
         let category = line.category.map(|c| c.as_str()).unwrap_or("");
-        let message = line.message.replace('\n', "\n    ");
+        let message = line
+            .message
+            .split('\n')
+            .map(printable)
+            .collect::<Vec<_>>()
+            .join("\n    ");
         out.push_str(&format!(
             "{}  {level}  {category:<13}  {message}\n",
             local_time(line.at_ms, SecondsFormat::Millis)

@@ -7,6 +7,7 @@
 //! - [`dlq`]: the dead-letter queues — list, peek, redrive.
 //! - [`invoke`]: running a step again — re-run an execution, replay an FS list over a window.
 //! - [`digest`]: who gets an institution's daily digest e-mail.
+//! - [`viewers`]: who may see an institution's log overview.
 //! - [`preflight`]: before go-live, the real systems' read-only operations against the contracts.
 //!
 //! [`context`] holds what every group shares (the global flags, the AWS clients); [`validate`]
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod output;
 pub mod preflight;
 pub mod validate;
+pub mod viewers;
 
 use clap::{Parser, Subcommand};
 
@@ -67,6 +69,9 @@ pub enum Command {
     /// Who gets an institution's daily digest e-mail.
     #[command(subcommand)]
     Digest(digest::DigestCommand),
+    /// Who may see an institution's log overview.
+    #[command(subcommand)]
+    Viewers(viewers::ViewersCommand),
     /// Before go-live: call every configured system's read-only operations with the stored
     /// credentials and say, per contract element, whether it holds; non-zero when one differs.
     Preflight(preflight::PreflightArgs),
@@ -82,6 +87,7 @@ pub async fn run(cli: Cli) -> flyt::Result<()> {
         Command::Dlq(command) => dlq::run(command, &context).await,
         Command::Run(command) => invoke::run(command, &context).await,
         Command::Digest(command) => digest::run(command, &context).await,
+        Command::Viewers(command) => viewers::run(command, &context).await,
         Command::Preflight(args) => preflight::run(args, &context).await,
     }
 }

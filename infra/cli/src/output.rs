@@ -12,6 +12,19 @@ pub fn fields(rows: &[(&str, String)]) -> String {
         .collect()
 }
 
+/// `text` of another system (an execution line, a parked message, a vendor's answer) safe for a
+/// terminal on one line: tabs and line breaks become spaces, and every other control character
+/// is shown escaped (`\u{1b}`), so that no escape sequence in it can rewrite the screen.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => " ".to_owned(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// "yes" or "no".
 pub fn yes_no(value: bool) -> &'static str {
     if value {
@@ -32,5 +45,14 @@ mod tests {
             "client       a\nexam system  WISEFLOW\n"
         );
         assert_eq!(fields(&[]), "");
+    }
+
+    #[test]
+    fn control_characters_of_other_systems_are_shown_not_obeyed() {
+        assert_eq!(
+            printable("ok\x1b[2J\x1b]0;pwned\x07 done\r\nnext\tcol"),
+            "ok\\u{1b}[2J\\u{1b}]0;pwned\\u{7} done  next col"
+        );
+        assert_eq!(printable("æøå – fine"), "æøå – fine");
     }
 }

@@ -14,13 +14,7 @@ const KEY_ID_HEX_DIGITS: usize = 12;
 
 /// A client id: `^[a-z0-9][a-z0-9-]{1,39}$`.
 pub fn client_id(value: &str) -> Result<String, String> {
-    let bytes = value.as_bytes();
-    let valid = (2..=40).contains(&bytes.len())
-        && bytes[0] != b'-'
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
+    if flyt::credentials::is_client_id(value) {
         Ok(value.to_owned())
     } else {
         Err(

@@ -1,10 +1,13 @@
-//! The built `flyt` binary against the local emulator: who gets an institution's daily digest is
-//! what `flyt digest` subscribes and unsubscribes, as the digest sender reads it.
+//! The built `flyt` binary against the local emulator: the people lists of an institution. Who
+//! gets its daily digest is what `flyt digest` subscribes and unsubscribes, as the digest sender
+//! reads it; who may see its log overview is what `flyt viewers` adds and removes, as the log
+//! overview reads it.
 
 mod common;
 
 use common::{local, Flyt};
 use flyt::digest::Subscriptions;
+use flyt::viewers::Viewers;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_are_added_listed_and_removed() {
@@ -29,4 +32,33 @@ async fn subscriptions_are_added_listed_and_removed() {
     assert!(stderr.contains("not an e-mail address"), "{stderr}");
     let stderr = Flyt::new(&local.emulator_url).fails(&["digest", "list"], 1);
     assert!(stderr.contains("CONFIG_TABLE"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_overview_viewers_are_added_listed_and_removed_within_their_realm() {
+    let local = local().await;
+    let flyt = Flyt::new(&local.emulator_url).env("CONFIG_TABLE", local.table("ConfigTable"));
+    flyt.ok(&["viewers", "add", "uio", "Kari.Eksamen@UiO.no"]);
+    let (listed, _) = flyt.ok(&["viewers", "list", "uio"]);
+    assert!(listed.contains("uio  kari.eksamen@uio.no\n"), "{listed}");
+    let stderr = flyt.fails(&["viewers", "add", "uio", "kari@uib.no"], 1);
+    assert!(
+        stderr.contains("not of uio's Feide realm uio.no"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("kari@uib.no"),
+        "the user id is not repeated: {stderr}"
+    );
+    let stderr = flyt.fails(&["viewers", "add", "uio", "kari"], 1);
+    assert!(stderr.contains("not a Feide user id"), "{stderr}");
+    let stderr = flyt.fails(&["viewers", "add", "nowhere", "kari@uio.no"], 1);
+    assert!(stderr.contains("institution nowhere"), "{stderr}");
+    flyt.ok(&["viewers", "remove", "uio", "kari.eksamen@uio.no"]);
+    let viewers = Viewers::new(local.aws.dynamodb.clone(), local.table("ConfigTable"));
+    let left = viewers.of("uio").await.unwrap();
+    assert!(
+        !left.contains(&"kari.eksamen@uio.no".to_owned()),
+        "{left:?}"
+    );
 }

@@ -6,7 +6,10 @@
 //! - Lambda's recursive-loop detection is off only for the Bokbasen drain, which bounds its own
 //!   chain;
 //! - every function logs into a group of the stack's with a retention period, and the audit and
-//!   access logs outlive a stack deletion.
+//!   access logs outlive a stack deletion;
+//! - scheduled functions take no asynchronous retries from Lambda unless each unit of their work
+//!   is done once anyway;
+//! - the DigEks proxy and its authorizer have concurrency of their own.
 
 use serde_json::Value;
 
@@ -216,4 +219,53 @@ fn every_function_logs_with_a_retention_and_the_audit_outlives_the_stack() {
         resources["DigeksProxyLogs"]["Properties"]["RetentionInDays"], 400,
         "the DigEks audit is kept 400 days"
     );
+}
+
+/// Scheduled functions whose every unit of work is done once by a marker or a claim; Lambda's
+/// asynchronous retries of them are safe. Any other scheduled function takes none.
+const IDEMPOTENT_PER_UNIT: [&str; 2] = ["OpsWatchFunction", "BokbasenFetchFunction"];
+
+#[test]
+fn scheduled_functions_take_no_asynchronous_retries_unless_idempotent_per_unit_of_work() {
+    let template = template();
+    let mut scheduled = 0;
+    for (function, definition) in of_type(&template, "AWS::Serverless::Function") {
+        let properties = &definition["Properties"];
+        let has_schedule = properties["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, event)| event["Type"] == "ScheduleV2");
+        if !has_schedule {
+            continue;
+        }
+        scheduled += 1;
+        let retries = properties["EventInvokeConfig"]["MaximumRetryAttempts"]
+            .as_u64()
+            .unwrap_or_else(|| {
+                panic!("{function} leaves Lambda's asynchronous retries at their default (2)")
+            });
+        if !IDEMPOTENT_PER_UNIT.contains(&function.as_str()) {
+            assert_eq!(retries, 0, "{function} would be retried by Lambda");
+        }
+    }
+    assert_eq!(scheduled, 5, "the scheduled functions");
+}
+
+#[test]
+fn the_digeks_proxy_and_its_authorizer_have_reserved_concurrency() {
+    let template = template();
+    let resources = template.resources();
+    let defaults = template.parameter_defaults();
+    for function in ["DigeksProxyFunction", "DigeksAuthorizerFunction"] {
+        let reserved = &resources[function]["Properties"]["ReservedConcurrentExecutions"];
+        let value = match reserved["Ref"].as_str() {
+            Some(parameter) => defaults[parameter].parse::<u64>().ok(),
+            None => reserved.as_u64(),
+        };
+        assert!(
+            value.is_some_and(|v| v > 0),
+            "{function} has no reserved concurrency: {reserved}"
+        );
+    }
 }

@@ -13,6 +13,8 @@ pub mod emulator;
 pub mod esm;
 pub mod functions;
 pub mod gateway;
+#[cfg(test)]
+mod least_privilege;
 pub mod platform;
 pub mod report;
 pub mod stack;

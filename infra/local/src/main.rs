@@ -147,6 +147,7 @@ async fn run(
             throttle_rate: fault_rate / 3.0,
             retry_after_secs: 1,
             down: false,
+            error_message: None,
         };
         local.sandbox.bokbasen.set_faults(faults.clone());
         local.sandbox.alma.set_faults(faults.clone());

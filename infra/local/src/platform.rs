@@ -12,6 +12,7 @@ use flyt::config::Vars;
 use flyt::institution::{InstitutionEntry, InstitutionStore};
 use flyt::retry::RetryPolicy;
 use flyt::sender::Sender;
+use flyt::viewers::Viewers;
 use flyt_sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
@@ -43,6 +44,9 @@ pub struct LocalOptions {
     pub institutions: Option<Vec<InstitutionEntry>>,
     /// Template parameters that differ from the local defaults.
     pub parameters: BTreeMap<String, String>,
+    /// The Feide users on each institution's log-overview list, as (org id, user): by default the
+    /// sandbox IdP's staff users of `uio` and `uib`, not its student.
+    pub log_viewers: Vec<(String, String)>,
 }
 
 impl Default for LocalOptions {
@@ -56,6 +60,13 @@ impl Default for LocalOptions {
             function_env: local_function_env(),
             institutions: None,
             parameters: BTreeMap::new(),
+            log_viewers: [
+                ("uio", "testdrift.uio@uio.no"),
+                ("uio", "teststotte.uio@uio.no"),
+                ("uib", "testdrift.uib@uib.no"),
+            ]
+            .map(|(org, user)| (org.to_owned(), user.to_owned()))
+            .to_vec(),
         }
     }
 }
@@ -180,6 +191,7 @@ pub fn sandbox_institutions(options: &SandboxOptions) -> Vec<InstitutionEntry> {
                 digeks_grades_without_scale: None,
                 mode: None,
                 feide_realm: feide_realm(&org),
+                log_overview_contact: Some("Flyt's operators (flyt viewers add)".to_owned()),
                 org_short_name: Some(org),
             }
         })
@@ -362,6 +374,10 @@ impl Local {
             .unwrap_or_else(|| sandbox_institutions(&options.sandbox))
         {
             institutions.put(&entry).await.map_err(|e| e.to_string())?;
+        }
+        let viewers = Viewers::new(aws.dynamodb.clone(), &stack.tables["ConfigTable"]);
+        for (org, user) in &options.log_viewers {
+            viewers.add(org, user).await.map_err(|e| e.to_string())?;
         }
         let handler_requests = RequestCounter::default();
         let poller_requests = RequestCounter::default();

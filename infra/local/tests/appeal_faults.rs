@@ -26,6 +26,7 @@ fn faults() -> Faults {
         throttle_rate: 0.1,
         retry_after_secs: 1,
         down: false,
+        error_message: None,
     }
 }
 

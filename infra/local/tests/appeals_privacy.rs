@@ -2,9 +2,10 @@
 //! cannot be polled at all, one poll with FS down), dispatch, a parked case, faults, WISEflow
 //! responses awaiting acceptance and accepted, Inspera's signed webhooks (with their graders'
 //! user names), the returns to FS, the thesis archive, the watch's Slack notifications and the
-//! daily digest e-mails — none of FS's person numbers, names, user names or e-mail addresses,
-//! nor Inspera's grader user names, WISEflow's assessor names or the digest's subscriber
-//! addresses, appear in any log line, any line of any execution, any message queued between the
+//! daily digest e-mails, with the exam systems' and FS's fault answers echoing a person (name,
+//! e-mail address, user name, personlopenr, national id) — none of FS's person numbers, names,
+//! user names or e-mail addresses, nor Inspera's grader user names, WISEflow's assessor names or
+//! the digest's subscriber addresses, appear in any log line, any line of any execution, any message queued between the
 //! functions, any parked message, any Slack message or any digest e-mail. Its own test binary:
 //! it installs the process's log subscriber.
 
@@ -57,10 +58,20 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
         changed_at: String::new(),
         ..template
     });
+    // Fault answers echo a person, as real systems' error texts do: FS's first student, with a
+    // national id.
+    let echoed = {
+        let person = &local.sandbox.fs.appeals("185")[0];
+        format!(
+            "Student {} {} ({}, user {}) with personlopenr {} and national id 01019012345 is not registered",
+            person.first_name, person.last_name, person.email, person.username, person.person_number
+        )
+    };
     let faults = Faults {
         error_rate: 0.1,
         throttle_rate: 0.05,
         retry_after_secs: 1,
+        error_message: Some(echoed.clone()),
         ..Faults::default()
     };
     local.sandbox.wiseflow.set_faults(faults.clone());
@@ -137,6 +148,7 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
     // FS down for one poll: every list's execution KO with FS's answer.
     local.sandbox.fs.set_faults(Faults {
         down: true,
+        error_message: Some(echoed.clone()),
         ..Faults::default()
     });
     local
@@ -164,6 +176,7 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
         ExecutionStore::new(local.aws.dynamodb.clone(), local.table("ExecutionsTable"));
     let all = executions.recent(usize::MAX).await.unwrap();
     let mut lines = 0;
+    let mut scrubbed_echoes = 0;
     for execution in &all {
         corpora.add(
             "execution heads",
@@ -171,9 +184,14 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
         );
         for line in executions.lines(&execution.id).await.unwrap() {
             corpora.add("execution lines", &line.message);
+            scrubbed_echoes += usize::from(line.message.contains("<e-mail>"));
             lines += 1;
         }
     }
+    assert!(
+        scrubbed_echoes > 0,
+        "FS's answer while down reached the execution lines, scrubbed"
+    );
     let interfaces: Vec<&str> = all.iter().map(|e| e.interface.as_str()).collect();
     for expected in [
         "fs-poll-uio-klage",
@@ -245,6 +263,7 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
     personal.extend(graders);
     personal.extend(WISEFLOW_STAFF_NAMES.map(str::to_owned));
     personal.extend(subscribers.iter().map(|(_, address)| address.clone()));
+    personal.push("01019012345".to_owned());
     assert!(
         personal.len() > 500,
         "the sandbox holds personal data to look for"

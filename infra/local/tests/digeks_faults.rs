@@ -35,6 +35,7 @@ async fn under_fs_faults_every_grade_is_registered_exactly_once() {
         timeout_rate: 0.15,
         timeout_delay_ms: 2_000,
         down: false,
+        error_message: None,
     });
     let requests_before = local.sandbox.fs.request_count();
     // One registration per candidate; a call that still fails (502/504) is retried by the exam

@@ -125,6 +125,23 @@ async fn each_subscriber_gets_their_institutions_digest_and_nothing_else() {
         );
     }
 
+    // Run again for the same day (a retried invocation, the scheduler's second delivery, a manual
+    // re-run): nothing goes out twice.
+    let again = local
+        .invoke("OpsWatchFunction", json!({"digest": {"day": today}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&again["sent"], &again["already_sent"], &again["failed"]),
+        (&json!(0), &json!(3), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(
+        sent_messages(&local).await.len(),
+        3,
+        "each subscriber's digest went out once"
+    );
+
     // The day's ops-watch execution counts them; no address anywhere in logs or lines.
     let day = store
         .get(&flyt::execution::daily_id(
@@ -135,6 +152,7 @@ async fn each_subscriber_gets_their_institutions_digest_and_nothing_else() {
         .unwrap()
         .unwrap();
     assert_eq!(day.count("digests_sent"), 3);
+    assert_eq!(day.count("digests_already_sent"), 3);
     let mut seen = captured.text();
     for line in store.lines(&day.id).await.unwrap() {
         seen.push_str(&line.message);

@@ -21,6 +21,7 @@ async fn faults_and_killed_invocations_still_deliver_exactly_once() {
             throttle_rate: 0.1,
             retry_after_secs: 1,
             down: false,
+            error_message: None,
         },
     );
     local.fire_schedule("BokbasenFetchFunction").await.unwrap();

@@ -953,7 +953,7 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                                 assert!(location.contains(&part), "{label}: {part} in {location}");
                             }
                             assert!(
-                                cookies.iter().any(|c| c.starts_with("flyt_login=")
+                                cookies.iter().any(|c| c.starts_with("__Host-flyt_login=")
                                     && c.contains("HttpOnly; Secure; SameSite=Lax")),
                                 "{label}: {cookies:?}"
                             );
@@ -963,7 +963,7 @@ async fn every_function_binary_answers_its_sample_events_under_the_lambda_runtim
                             assert!(
                                 cookies
                                     .iter()
-                                    .any(|c| c.starts_with("flyt_login=; Max-Age=0")),
+                                    .any(|c| c.starts_with("__Host-flyt_login=; Max-Age=0")),
                                 "{label}: {cookies:?}"
                             );
                             assert_eq!(local.sandbox.idp.tokens_issued(), 0, "{label}");

@@ -6,7 +6,9 @@
 //! user, and sees `uio`'s executions only (a KO row red, an OK row green), opens the KO one, reads
 //! its lines with categories and what to do, and exports it: the downloaded file is an XLSX whose
 //! "Log lines" sheet holds exactly those lines. `uib`'s execution is 404 to that session, and a
-//! person of an institution that is not connected is refused. A screenshot of the overview is
+//! person of an institution that is not connected is refused. A student of `uio`'s realm who is
+//! not on `uio`'s list is refused and told whom to ask; a listed colleague gets in, and taken
+//! off the list, is out at the next page view after the cache period. A screenshot of the overview is
 //! kept as `target/test-artifacts/log-overview.png`.
 //!
 //! Chromium and chromedriver are Debian's packages (`infra/scripts/setup.sh` installs them); when
@@ -22,6 +24,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use flyt::execution::{ExecutionStore, Level, LogLine};
 use flyt::export::LOG_COLUMNS;
 use flyt::time::rfc3339;
+use flyt::viewers::Viewers;
 use flyt::{Category, Error};
 use flyt_local::emulator::project_root;
 use flyt_local::{Emulator, Local, LocalOptions};
@@ -259,6 +262,12 @@ async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_institution_signs_in_and_sees_only_its_own_executions_lines_and_export() {
     require_browser();
+    // The institution and its list are read at most every 2 s, so a removal shows at once.
+    let mut function_env = LocalOptions::default().function_env;
+    function_env
+        .entry("log-overview".to_owned())
+        .or_default()
+        .insert("INSTITUTION_CACHE_SECONDS".to_owned(), "2".to_owned());
     let local = Local::start(
         Emulator::shared(),
         LocalOptions {
@@ -267,6 +276,7 @@ async fn an_institution_signs_in_and_sees_only_its_own_executions_lines_and_expo
                 descriptions: 10,
                 ..SandboxOptions::default()
             },
+            function_env,
             ..LocalOptions::default()
         },
     )
@@ -370,9 +380,9 @@ async fn an_institution_signs_in_and_sees_only_its_own_executions_lines_and_expo
     std::fs::write(&screenshot, png).expect("the screenshot is saved");
     println!("screenshot of the overview: {}", screenshot.display());
 
-    // The session cookie holds the org id and an expiry, nothing about the person.
+    // The session cookie holds the org id, a pseudonym of the person and an expiry.
     let session = client
-        .get_named_cookie("flyt_session")
+        .get_named_cookie("__Host-flyt_session")
         .await
         .expect("a session cookie");
     assert_eq!(session.http_only(), Some(true));
@@ -385,16 +395,20 @@ async fn an_institution_signs_in_and_sees_only_its_own_executions_lines_and_expo
     .unwrap();
     assert_eq!(
         payload.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["exp", "org"]
+        ["exp", "org", "viewer"]
     );
     assert_eq!(payload["org"], "uio");
+    assert_eq!(
+        payload["viewer"],
+        flyt::scrub::pseudonym("testdrift.uio@uio.no")
+    );
 
     // Another institution's execution is not there for this session: 404, as a missing one.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie = format!("flyt_session={}", session.value());
+    let cookie = format!("__Host-flyt_session={}", session.value());
     for (path, status) in [
         (format!("executions/{uib_ko}"), 404),
         (format!("executions/{uib_ko}/export.xlsx"), 404),
@@ -493,7 +507,10 @@ async fn an_institution_signs_in_and_sees_only_its_own_executions_lines_and_expo
         .await
         .unwrap()
         .contains("You are signed out"));
-    assert!(client.get_named_cookie("flyt_session").await.is_err());
+    assert!(client
+        .get_named_cookie("__Host-flyt_session")
+        .await
+        .is_err());
     sign_in(&client, &local, "sandbox-hvl-1").await;
     wait_for(&client, ".notice").await;
     let refused = client.source().await.unwrap();
@@ -501,7 +518,52 @@ async fn an_institution_signs_in_and_sees_only_its_own_executions_lines_and_expo
         refused.contains("Your institution (hvl.no) is not connected"),
         "{refused}"
     );
-    assert!(client.get_named_cookie("flyt_session").await.is_err());
+    assert!(client
+        .get_named_cookie("__Host-flyt_session")
+        .await
+        .is_err());
+
+    // A student of uio signs in with uio's realm, but is not on uio's list: refused, told whom
+    // to ask, no session.
+    sign_in(&client, &local, "sandbox-uio-student").await;
+    wait_for(&client, ".notice").await;
+    let refused = client.source().await.unwrap();
+    assert!(
+        refused.contains("you are not on the list of people who may see"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("ask Flyt's operators (flyt viewers add)"),
+        "whom to ask: {refused}"
+    );
+    assert!(!refused.contains("student.uio"), "{refused}");
+    assert!(client
+        .get_named_cookie("__Host-flyt_session")
+        .await
+        .is_err());
+
+    // A listed colleague gets in; taken off the list, their session ends at the next page view
+    // after the cache period.
+    sign_in(&client, &local, "sandbox-uio-2").await;
+    wait_for(&client, "table.executions").await;
+    Viewers::new(local.aws.dynamodb.clone(), local.table("ConfigTable"))
+        .remove("uio", "teststotte.uio@uio.no")
+        .await
+        .expect("taken off the list");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    client.refresh().await.expect("the page reloads");
+    wait_for(&client, ".notice").await;
+    let ended = client.source().await.unwrap();
+    assert!(ended.contains("You are no longer on the list"), "{ended}");
+    assert!(client
+        .get_named_cookie("__Host-flyt_session")
+        .await
+        .is_err());
+    assert!(client
+        .find_all(Locator::Css("tr.execution"))
+        .await
+        .unwrap()
+        .is_empty());
 
     client.close().await.expect("the browser closes");
     drop(driver);

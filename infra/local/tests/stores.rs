@@ -545,6 +545,7 @@ async fn each_institution_is_checked_on_its_own() {
         digeks_grades_without_scale: None,
         mode: None,
         feide_realm: None,
+        log_overview_contact: None,
     };
     let no_instance = InstitutionEntry {
         org_id: "ntnu".into(),

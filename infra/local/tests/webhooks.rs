@@ -2,7 +2,8 @@
 //! registered in FS once, however often Inspera retries them — its own retries after an answer
 //! that came too late, a failing gateway, or a receiver that died between queueing a call and
 //! remembering it; unsigned, forged, tampered, oversized, stale (replayed) and misaddressed calls
-//! are rejected and nothing is queued.
+//! are refused, nothing is queued or written down, and a call for an unknown instance reads
+//! exactly as a forged one.
 
 mod common;
 
@@ -118,18 +119,29 @@ async fn genuine_calls_are_queued_once_and_the_rest_rejected() {
             413,
         ),
     ];
+    let mut answers = Vec::new();
     for (name, body, signature, expected) in &cases {
         let (status, answer) = post(&url, body, signature.as_deref()).await;
         assert_eq!(status, *expected, "{name}: {answer}");
+        answers.push(answer);
     }
+    // An instance without a secret answers exactly as a forged signature does.
     let elsewhere = url.replace("uio-inspera", "nobody");
-    let (status, _) = post(
+    let (status, answer) = post(
         &elsewhere,
         &fresh,
         Some(&inspera_signature(secret, fresh.as_bytes())),
     )
     .await;
-    assert_eq!(status, 404, "an instance without a secret");
+    assert_eq!(
+        (status, &answer),
+        (401, &answers[1]),
+        "an instance without a secret"
+    );
+    assert!(
+        answers[..4].iter().all(|a| *a == answer),
+        "every refusal of a call not known to be Inspera's reads the same: {answers:?}"
+    );
     assert_eq!(
         return_queue_depth(&local).await,
         depth,
@@ -155,7 +167,20 @@ async fn genuine_calls_are_queued_once_and_the_rest_rejected() {
         5 + retried,
         "the five replays, and each late retry either recognised or queued again"
     );
-    assert_eq!(execution.count("rejected"), cases.len() as u64 + 1);
+    assert_eq!(
+        execution.count("rejected"),
+        0,
+        "refused calls are not written down"
+    );
+    assert!(
+        executions
+            .lines(&day)
+            .await
+            .unwrap()
+            .iter()
+            .all(|line| !line.message.contains("rejected")),
+        "no line for a refused call"
+    );
     assert_eq!(execution.count("explanation_registered"), given as u64);
 }
 

@@ -33,6 +33,10 @@ pub struct Faults {
     pub retry_after_secs: u64,
     /// Answer every request 503 without any effect.
     pub down: bool,
+    /// The human message of fault answers instead of the sandbox's own. Real systems echo what
+    /// they were given in their error texts; a test puts personal data here to show that none of
+    /// it leaves Flyt.
+    pub error_message: Option<String>,
 }
 
 /// What the fault gate decided for one request.
@@ -104,6 +108,8 @@ impl FaultGate {
     /// they have no effect. A delayed request is handled at once, to completion,
     /// in its own task even if the client gives up; only its answer is late.
     pub(crate) async fn guard(&self, render: RenderError, req: Request, next: Next) -> Response {
+        let message = self.get().error_message;
+        let message = |own: &'static str| message.clone().unwrap_or_else(|| own.to_owned());
         match self.decide() {
             Verdict::Pass => next.run(req).await,
             Verdict::Delay(delay) => {
@@ -124,18 +130,18 @@ impl FaultGate {
             Verdict::Down => render(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_DOWN",
-                "the service is down (sandbox fault)",
+                &message("the service is down (sandbox fault)"),
             ),
             Verdict::Error => render(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
-                "transient failure (sandbox fault)",
+                &message("transient failure (sandbox fault)"),
             ),
             Verdict::Throttle(retry_after) => {
                 let mut response = render(
                     StatusCode::TOO_MANY_REQUESTS,
                     "THROTTLED",
-                    "too many requests (sandbox fault)",
+                    &message("too many requests (sandbox fault)"),
                 );
                 response
                     .headers_mut()

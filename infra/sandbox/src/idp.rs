@@ -66,8 +66,9 @@ impl IdpUser {
     }
 }
 
-/// The default test users: two of `uio.no`, one of `uib.no`, and one of `hvl.no`, a realm no
-/// sandbox institution is connected to.
+/// The default test users: two of `uio.no`, one of `uib.no`, one of `hvl.no` (a realm no
+/// sandbox institution is connected to), and a student of `uio.no`, whom the local platform does
+/// not list as a viewer of the log overview.
 pub fn default_idp_users() -> Vec<IdpUser> {
     vec![
         IdpUser::new(
@@ -89,6 +90,11 @@ pub fn default_idp_users() -> Vec<IdpUser> {
             "sandbox-hvl-1",
             "testdrift.hvl@hvl.no",
             "Testbruker Drift (HVL, ikke tilknyttet)",
+        ),
+        IdpUser::new(
+            "sandbox-uio-student",
+            "student.uio@uio.no",
+            "Testbruker Student (UiO)",
         ),
     ]
 }

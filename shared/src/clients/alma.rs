@@ -88,7 +88,8 @@ impl AlmaClient {
             s if s.is_success() => {
                 let body: PutResponse = response.json().await.map_err(|e| {
                     Error::external(format!(
-                        "{SYSTEM} {what}: answer is not the expected JSON: {e}"
+                        "{SYSTEM} {what}: answer is not the expected JSON: {}",
+                        crate::scrub::scrubbed(&e)
                     ))
                 })?;
                 if body.isbn != update.isbn {

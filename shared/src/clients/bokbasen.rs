@@ -287,7 +287,8 @@ impl BokbasenClient {
         }
         let token: TokenResponse = response.json().await.map_err(|e| {
             Error::external(format!(
-                "{SYSTEM} token response is not the expected JSON: {e}"
+                "{SYSTEM} token response is not the expected JSON: {}",
+                crate::scrub::scrubbed(&e)
             ))
         })?;
         let lifetime = Duration::from_secs(token.expires_in).saturating_sub(TOKEN_MARGIN);

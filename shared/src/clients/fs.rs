@@ -150,7 +150,8 @@ impl FsClient {
                 let text = body_text(SYSTEM, &what, response).await?;
                 serde_json::from_str::<Vec<FsChange>>(&text).map_err(|e| {
                     Error::external(format!(
-                        "{SYSTEM} {what}: answer is not a JSON list of changes: {e}"
+                        "{SYSTEM} {what}: answer is not a JSON list of changes: {}",
+                        crate::scrub::scrubbed(&e)
                     ))
                 })
             })

@@ -18,8 +18,9 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::http::{excerpt, status_error, transport_error};
+use crate::http::{status_error, transport_error};
 use crate::retry::RetryPolicy;
+use crate::scrub::third_party_excerpt;
 
 const SYSTEM: &str = "Inspera";
 /// Renew a token this long before Inspera says it expires (at most half its lifetime).
@@ -699,7 +700,8 @@ impl InsperaClient {
         }
         let value = response.json::<T>().await.map_err(|e| {
             Error::external(format!(
-                "{SYSTEM} {what}: answer is not the expected JSON: {e}"
+                "{SYSTEM} {what}: answer is not the expected JSON: {}",
+                crate::scrub::scrubbed(&e)
             ))
         })?;
         Ok(Reply::Found { status, value })
@@ -778,7 +780,7 @@ impl InsperaClient {
                 return Err(rejected_credentials(what, response).await)
             }
             StatusCode::CONFLICT => {
-                let text = excerpt(&response.text().await.unwrap_or_default(), 200);
+                let text = third_party_excerpt(&response.text().await.unwrap_or_default(), 200);
                 return Err(Error::configuration(format!(
                     "{SYSTEM} {what} answered 409 Conflict: {text}; Inspera holds several tokens for the integration user, contact Inspera support"
                 )));
@@ -787,7 +789,8 @@ impl InsperaClient {
         }
         let token: TokenResponse = response.json().await.map_err(|e| {
             Error::external(format!(
-                "{SYSTEM} token response is not the expected JSON: {e}"
+                "{SYSTEM} token response is not the expected JSON: {}",
+                crate::scrub::scrubbed(&e)
             ))
         })?;
         Ok(CachedToken {
@@ -812,9 +815,9 @@ fn error_text(body: &str) -> String {
             value
                 .get("error")
                 .and_then(Value::as_str)
-                .map(str::to_owned)
+                .map(|error| third_party_excerpt(error, 200))
         })
-        .unwrap_or_else(|| excerpt(body, 200))
+        .unwrap_or_else(|| third_party_excerpt(body, 200))
 }
 
 /// A 404 about `what`: the test or candidate named there is not in Inspera.
@@ -849,7 +852,7 @@ fn same_candidate(answered: &str, asked: &str, what: &str) -> Result<()> {
 /// Inspera refused the credentials (or the token it issued): a Configuration error.
 async fn rejected_credentials(what: &str, response: Response) -> Error {
     let status = response.status();
-    let text = excerpt(&response.text().await.unwrap_or_default(), 200);
+    let text = third_party_excerpt(&response.text().await.unwrap_or_default(), 200);
     Error::configuration(format!(
         "{SYSTEM} {what} answered {status}: {text}; {CHECK_CREDENTIALS}"
     ))

@@ -1027,7 +1027,8 @@ async fn json_body<T: DeserializeOwned>(
         .map_err(|e| transport_error(SYSTEM, what, e))?;
     serde_json::from_str(&text).map_err(|e| {
         Error::external(format!(
-            "{SYSTEM} {what}: the answer is not the expected JSON ({expected}): {e}"
+            "{SYSTEM} {what}: the answer is not the expected JSON ({expected}): {}",
+            crate::scrub::scrubbed(&e)
         ))
     })
 }

@@ -57,8 +57,11 @@ impl Finding {
             Outcome::NotChecked(detail) => ("not checked", detail),
         };
         format!(
-            "{word:<12}{:<9}{:<8} {}: {detail}",
-            self.system, self.subject, self.element
+            "{word:<12}{:<9}{:<8} {}: {}",
+            self.system,
+            self.subject,
+            self.element,
+            crate::output::printable(detail)
         )
     }
 
