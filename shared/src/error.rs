@@ -183,7 +183,19 @@ where
         SdkError::ServiceError(service_error) => format!("{}", service_error.err()),
         other => format!("{}", aws_sdk_sqs::error::DisplayErrorContext(other)),
     };
-    let message = format!("AWS {service} {operation} failed: {detail}");
+    sdk_error(
+        format!("AWS {service} {operation} failed: {detail}"),
+        &error,
+    )
+}
+
+/// `message` as the category of an AWS SDK failure: throttling, timeouts and 5xx are External
+/// (retryable); everything else is Technical.
+fn sdk_error<E, R>(
+    message: String,
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Error {
+    use aws_smithy_runtime_api::client::result::SdkError;
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Error::external(message)
@@ -214,13 +226,7 @@ where
         SdkError::ResponseError(_) => "unreadable response",
         _ => "request not built",
     };
-    let message = format!("AWS {service} {operation} failed: {code}");
-    match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Error::external(message)
-        }
-        _ => Error::technical(message),
-    }
+    sdk_error(format!("AWS {service} {operation} failed: {code}"), &error)
 }
 
 #[cfg(test)]

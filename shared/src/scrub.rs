@@ -150,9 +150,9 @@ const ANNOUNCING: &[&str] = &[
 const NOT_A_PERSON: &[&str] = &[
     "not", "is", "was", "has", "have", "had", "does", "did", "with", "without", "of", "for", "to",
     "the", "a", "an", "id", "no", "number", "nr", "and", "or", "in", "on", "at", "er", "ikke",
-    "har", "med", "uten", "for", "til", "av", "og", "eller", "i", "på", "finnes", "mangler",
-    "already", "allerede", "must", "må", "cannot", "kan", "unknown", "ukjent", "missing", "named",
-    "called", "heter",
+    "har", "med", "uten", "til", "av", "og", "eller", "i", "på", "finnes", "mangler", "already",
+    "allerede", "must", "må", "cannot", "kan", "unknown", "ukjent", "missing", "named", "called",
+    "heter",
 ];
 
 /// Names of systems and products, capitalised but never a person.
@@ -214,8 +214,7 @@ fn mixes_lower_case_and_digits(core: &str) -> bool {
 }
 
 fn is_capitalised(core: &str) -> bool {
-    let mut chars = core.chars();
-    chars.next().is_some_and(char::is_uppercase)
+    core.chars().next().is_some_and(char::is_uppercase)
         && core.chars().any(char::is_lowercase)
         && core
             .chars()
