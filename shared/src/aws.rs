@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -25,16 +27,38 @@ pub struct AwsClients {
     pub ses: aws_sdk_sesv2::Client,
 }
 
+/// How long one attempt of an AWS call may take, and the call with its retries, for every service
+/// but S3. The SDK sets no operation timeout by default, so a stalled connection would hold a
+/// call until Lambda kills the invocation, with no error said; these fail it in time to answer.
+/// Generous against AWS's milliseconds, so a slow emulator on a busy machine is not cut.
+pub const CALL_TIMEOUTS: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(25));
+
+/// The same for S3, whose attempts carry whole parts of a thesis.
+pub const S3_TIMEOUTS: (Duration, Duration) = (Duration::from_secs(120), Duration::from_secs(280));
+
+fn timeouts((attempt, operation): (Duration, Duration)) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
+}
+
 impl AwsClients {
-    /// Builds every client from one shared configuration. With a [`RequestCounter`], every HTTP
-    /// request the SDK sends (retries included) is counted per service and operation.
+    /// Builds every client from one shared configuration, each with its operation timeouts
+    /// ([`CALL_TIMEOUTS`], [`S3_TIMEOUTS`]). With a [`RequestCounter`], every HTTP request the
+    /// SDK sends (retries included) is counted per service and operation.
     pub fn new(sdk: &SdkConfig, counter: Option<&RequestCounter>) -> Self {
-        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk);
-        let mut ses = aws_sdk_sesv2::config::Builder::from(sdk);
-        let mut s3 =
-            aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
+        let calls = timeouts(CALL_TIMEOUTS);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk).timeout_config(calls.clone());
+        let mut dynamodb =
+            aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(calls.clone());
+        let mut secrets =
+            aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(calls.clone());
+        let mut ses = aws_sdk_sesv2::config::Builder::from(sdk).timeout_config(calls);
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .timeout_config(timeouts(S3_TIMEOUTS));
         if let Some(counter) = counter {
             s3 = s3.interceptor(counter.clone());
             sqs = sqs.interceptor(counter.clone());
@@ -135,5 +159,42 @@ impl Intercept for RequestCounter {
             .entry(key)
             .or_insert(0) += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_client_carries_operation_timeouts() {
+        let aws = AwsClients::new(
+            &emulator_config("http://127.0.0.1:9", "eu-north-1").await,
+            None,
+        );
+        let expected = |(attempt, operation): (Duration, Duration)| {
+            (Some(attempt), Some(operation), Some(Duration::from_secs(3)))
+        };
+        let of = |config: Option<&TimeoutConfig>| {
+            let config = config.expect("a timeout configuration");
+            (
+                config.operation_attempt_timeout(),
+                config.operation_timeout(),
+                config.connect_timeout(),
+            )
+        };
+        for (service, timeouts) in [
+            ("sqs", of(aws.sqs.config().timeout_config())),
+            ("dynamodb", of(aws.dynamodb.config().timeout_config())),
+            ("secretsmanager", of(aws.secrets.config().timeout_config())),
+            ("sesv2", of(aws.ses.config().timeout_config())),
+        ] {
+            assert_eq!(timeouts, expected(CALL_TIMEOUTS), "{service}");
+        }
+        assert_eq!(
+            of(aws.s3.config().timeout_config()),
+            expected(S3_TIMEOUTS),
+            "s3"
+        );
     }
 }

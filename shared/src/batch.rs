@@ -358,11 +358,13 @@ fn deferrals(record: &SqsMessage) -> u32 {
         .unwrap_or(0)
 }
 
+/// The record sent again as it came: body, attributes and tenant.
 fn resend(record: &SqsMessage) -> OutgoingMessage {
     OutgoingMessage {
         body: record.body.clone().unwrap_or_default(),
         attributes: string_attributes(record),
         delay: None,
+        tenant: record.attributes.get("MessageGroupId").cloned(),
     }
 }
 

@@ -5,6 +5,13 @@
 //! - FS secret: `{"<fs_environment>": {"url", "username", "password"}, ...}`.
 //! - Exam-systems secret: `{"<exam_system_instance>": {"system": "INSPERA", "url", "client_id",
 //!   "api_key"} | {"system": "WISEFLOW", "url", "api_key"}, ...}`.
+//!
+//! [`Connections::load`] keeps both secrets as [`Secret`]s: each client takes its entry's current
+//! credentials for every request, so a rotated password or API key is used after the TTL, or at
+//! once after the system answers 401 (module doc of [`crate::secrets`]). An FS entry's url is
+//! followed too; an exam system's url, and which entries there are, stay as read at cold start
+//! (an entry added later needs a new instance). Every read of a secret is checked: a `url` that is
+//! not https is refused, at cold start as an error, later by keeping the value read before.
 
 use std::collections::HashMap;
 
@@ -16,6 +23,12 @@ use crate::clients::wiseflow::{WiseflowClient, WiseflowCredentials};
 use crate::error::{Error, Result};
 use crate::institution::{ExamSystem, Institution};
 use crate::retry::RetryPolicy;
+use crate::secrets::{Credential, Refresh, Secret};
+
+/// What the FS secret must hold.
+const FS_FIELDS: &str = "per FS environment (prod, test): url, username, password";
+/// What the exam-systems secret must hold.
+const EXAM_FIELDS: &str = "per exam-system instance: system (INSPERA or WISEFLOW), url, api_key and, for Inspera, client_id";
 
 /// One exam-system instance as stored in the exam-systems secret.
 #[derive(Clone, Deserialize)]
@@ -39,6 +52,35 @@ pub enum ExamInstance {
     },
 }
 
+impl ExamInstance {
+    fn url(&self) -> &str {
+        match self {
+            ExamInstance::Inspera { url, .. } | ExamInstance::Wiseflow { url, .. } => url,
+        }
+    }
+
+    fn inspera(&self) -> Option<InsperaCredentials> {
+        match self {
+            ExamInstance::Inspera {
+                client_id, api_key, ..
+            } => Some(InsperaCredentials {
+                client_id: client_id.clone(),
+                api_key: api_key.clone(),
+            }),
+            ExamInstance::Wiseflow { .. } => None,
+        }
+    }
+
+    fn wiseflow(&self) -> Option<WiseflowCredentials> {
+        match self {
+            ExamInstance::Wiseflow { api_key, .. } => Some(WiseflowCredentials {
+                api_key: api_key.clone(),
+            }),
+            ExamInstance::Inspera { .. } => None,
+        }
+    }
+}
+
 /// A client of the exam system an institution uses.
 #[derive(Clone, Copy)]
 pub enum ExamClient<'a> {
@@ -59,62 +101,92 @@ pub struct Connections {
 
 impl Connections {
     /// Reads the secrets a function needs (a function that never talks to FS passes `None` for
-    /// its secret, and is never granted it) and builds a client per entry.
+    /// its secret, and is never granted it), keeps them fresh as `refresh` says, and builds a
+    /// client per entry.
     pub async fn load(
         secrets: &aws_sdk_secretsmanager::Client,
+        refresh: Refresh,
         fs_secret_id: Option<&str>,
         exam_secret_id: Option<&str>,
         http: &reqwest::Client,
         retry: &RetryPolicy,
     ) -> Result<Self> {
-        let environments: HashMap<String, FsEnvironment> = match fs_secret_id {
-            Some(id) => {
-                crate::secrets::load_json(
-                    secrets,
-                    id,
-                    "per FS environment (prod, test): url, username, password",
-                )
-                .await?
-            }
-            None => HashMap::new(),
-        };
-        let instances: HashMap<String, ExamInstance> = match exam_secret_id {
-            Some(id) => crate::secrets::load_json(
+        let mut fs = HashMap::new();
+        if let Some(id) = fs_secret_id {
+            let secret: Secret<HashMap<String, FsEnvironment>> = Secret::load(
                 secrets,
                 id,
-                "per exam-system instance: system (INSPERA or WISEFLOW), url, api_key and, for Inspera, client_id",
+                FS_FIELDS,
+                refresh,
+                https_only(id, |e: &FsEnvironment| &e.url),
             )
-            .await?,
-            None => HashMap::new(),
-        };
-        let urls = environments
-            .iter()
-            .map(|(name, environment)| (fs_secret_id, name, environment.url.as_str()))
-            .chain(instances.iter().map(|(name, instance)| {
-                let url = match instance {
-                    ExamInstance::Inspera { url, .. } | ExamInstance::Wiseflow { url, .. } => url,
-                };
-                (exam_secret_id, name, url.as_str())
-            }));
-        for (secret, entry, url) in urls {
-            if !crate::http::is_https_or_loopback(url) {
-                return Err(Error::configuration(format!(
-                    "secret {}: entry {entry:?} has a url that is not https; credentials go only over https",
-                    secret.unwrap_or_default()
-                )));
+            .await?;
+            for name in secret.value().await.keys() {
+                let credential = entry(&secret, name, "FS environment", |e: &FsEnvironment| {
+                    Some(e.clone())
+                });
+                fs.insert(
+                    name.clone(),
+                    FsClient::with_credential(http.clone(), credential, retry.clone()),
+                );
             }
         }
-        Ok(Self::new(
-            fs_secret_id.unwrap_or("(FS secret not granted to this function)"),
-            exam_secret_id.unwrap_or("(exam-systems secret not granted to this function)"),
-            environments,
-            instances,
-            http,
-            retry,
-        ))
+        let mut inspera = HashMap::new();
+        let mut wiseflow = HashMap::new();
+        if let Some(id) = exam_secret_id {
+            let secret: Secret<HashMap<String, ExamInstance>> = Secret::load(
+                secrets,
+                id,
+                EXAM_FIELDS,
+                refresh,
+                https_only(id, ExamInstance::url),
+            )
+            .await?;
+            for (name, instance) in secret.value().await.iter() {
+                let url = instance.url().to_owned();
+                match instance {
+                    ExamInstance::Inspera { .. } => {
+                        let credential = entry(&secret, name, "INSPERA", ExamInstance::inspera);
+                        inspera.insert(
+                            name.clone(),
+                            InsperaClient::with_credential(
+                                http.clone(),
+                                url,
+                                credential,
+                                retry.clone(),
+                            ),
+                        );
+                    }
+                    ExamInstance::Wiseflow { .. } => {
+                        let credential = entry(&secret, name, "WISEFLOW", ExamInstance::wiseflow);
+                        wiseflow.insert(
+                            name.clone(),
+                            WiseflowClient::with_credential(
+                                http.clone(),
+                                url,
+                                credential,
+                                retry.clone(),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(Connections {
+            fs_secret_id: fs_secret_id
+                .unwrap_or("(FS secret not granted to this function)")
+                .to_owned(),
+            exam_secret_id: exam_secret_id
+                .unwrap_or("(exam-systems secret not granted to this function)")
+                .to_owned(),
+            fs,
+            inspera,
+            wiseflow,
+        })
     }
 
-    /// Builds the clients from already-read entries.
+    /// Builds the clients from already-read entries, whose credentials stay as given (tests and
+    /// `flyt preflight`).
     pub fn new(
         fs_secret_id: &str,
         exam_secret_id: &str,
@@ -211,4 +283,46 @@ impl Connections {
             ))
         })
     }
+}
+
+/// The check of every read of a secret of entries with a `url`: credentials go only over https
+/// (or to this machine). The error names the secret and the entry, not the url.
+fn https_only<E: 'static>(
+    secret_id: &str,
+    url: fn(&E) -> &str,
+) -> impl Fn(&HashMap<String, E>) -> Result<()> + Send + Sync + 'static {
+    let secret_id = secret_id.to_owned();
+    move |entries| {
+        for (entry, value) in entries {
+            if !crate::http::is_https_or_loopback(url(value)) {
+                return Err(Error::configuration(format!(
+                    "secret {secret_id}: entry {entry:?} has a url that is not https; credentials go only over https"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The credential of entry `name` of `secret`, as `take` finds it in the current value; an entry
+/// gone from the secret, or no longer of `kind`, is a Configuration error naming both.
+fn entry<E, C>(
+    secret: &Secret<HashMap<String, E>>,
+    name: &str,
+    kind: &'static str,
+    take: fn(&E) -> Option<C>,
+) -> Credential<C>
+where
+    E: serde::de::DeserializeOwned + Send + Sync + 'static,
+    C: Clone + PartialEq + Send + Sync + 'static,
+{
+    let secret_id = secret.id().to_owned();
+    let name = name.to_owned();
+    Credential::from_secret(secret, move |entries: &HashMap<String, E>| {
+        entries.get(&name).and_then(take).ok_or_else(|| {
+            Error::configuration(format!(
+                "secret {secret_id} no longer has the {kind} entry {name:?} this instance was started with: restore it, or update the institutions that name it"
+            ))
+        })
+    })
 }

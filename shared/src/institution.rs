@@ -487,13 +487,19 @@ impl InstitutionCache {
         }
     }
 
-    /// The active institution with FS institution number `institusjonsnr`, if Flyt serves it.
-    pub async fn by_institusjonsnr(&self, institusjonsnr: &str) -> Result<Option<Institution>> {
+    /// Every active entry with FS institution number `institusjonsnr` and exam system `system`
+    /// (an institution may have several entries; their caller decides what a disagreement means).
+    pub async fn serving(
+        &self,
+        institusjonsnr: &str,
+        system: ExamSystem,
+    ) -> Result<Vec<Institution>> {
         Ok(self
             .active()
             .await?
             .into_iter()
-            .find(|i| i.institusjonsnr == institusjonsnr))
+            .filter(|i| i.institusjonsnr == institusjonsnr && i.exam_system == system)
+            .collect())
     }
 
     /// The active, well-formed institutions: one scan per `ttl`, not one per webhook event.

@@ -82,6 +82,10 @@ pub async fn redrive(
                 body: message.body().unwrap_or_default().to_owned(),
                 attributes,
                 delay: None,
+                tenant: message
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned(),
             };
             by_destination.entry(destination).or_default().push((
                 message.receipt_handle().unwrap_or_default().to_owned(),

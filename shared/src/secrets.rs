@@ -1,9 +1,37 @@
-//! Credentials of external systems, read from AWS Secrets Manager at cold start. Secrets never
-//! live in code, in the template's plain text, or in environment variables: only their ids do.
+//! Credentials of external systems, read from AWS Secrets Manager. Secrets never live in code, in
+//! the template's plain text, or in environment variables: only their ids do.
+//!
+//! A secret read once at cold start ([`load_json`]) serves settings that do not rotate (a webhook
+//! URL, a cookie key). A credential that rotates — FS's user, an exam system's or Alma's API key —
+//! is a [`Secret`]: read at cold start, kept, and read again on its next use once it is older than
+//! the TTL (`SECRET_TTL_SECONDS`, default 300; [`Refresh::from_vars`]). A client holds it as a
+//! [`Credential`], takes the current value for every request, and when the system answers 401
+//! ([`Credential::send`]) has the secret read again at once and repeats the request once with the
+//! new value; a second 401, or a secret that still holds the refused value, is the client's usual
+//! error. Refusals force at most one read per secret every 30 s ([`Refresh::reread_interval`]),
+//! so a storm of 401s does not hammer Secrets Manager, and requests refused with a value an
+//! earlier re-read already replaced take the new one without a read. A re-read that fails, or
+//! whose value does not parse or check, keeps the value read before in use and logs a warning
+//! naming the secret and what broke — never a secret's text, in a log or in an error.
+//!
+//! Why this is written here and not taken from AWS's `aws_secretsmanager_caching` crate: that
+//! crate's refresh asks `DescribeSecret` before `GetSecretValue` (Flyt's roles grant only
+//! `GetSecretValue`), its forced refresh has no rate limit, it fails instead of keeping the old
+//! value on errors other than transient ones, it caches raw strings rather than checked values,
+//! and its default features switch on the SDK's legacy TLS stack and SSO credential providers that
+//! this workspace leaves out. The cell here is a mutex, a value and a clock.
+
+mod credential;
+mod freshness;
+mod secret;
 
 use serde::de::DeserializeOwned;
 
 use crate::error::{aws_error, Error, Result};
+
+pub use credential::{Credential, Snapshot};
+pub use freshness::Refresh;
+pub use secret::Secret;
 
 /// Reads the JSON secret `secret_id` as `T`. A missing secret or a missing field is a
 /// Configuration error that names the secret and the fields it must hold.
@@ -12,6 +40,16 @@ pub async fn load_json<T: DeserializeOwned>(
     secret_id: &str,
     fields: &str,
 ) -> Result<T> {
+    let (text, _) = fetch(secrets, secret_id, fields).await?;
+    parse(secret_id, fields, &text)
+}
+
+/// The secret's text and its version id, as Secrets Manager holds them now.
+async fn fetch(
+    secrets: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    fields: &str,
+) -> Result<(String, Option<String>)> {
     let output = secrets
         .get_secret_value()
         .secret_id(secret_id)
@@ -26,12 +64,13 @@ pub async fn load_json<T: DeserializeOwned>(
             _ => aws_error("SecretsManager", "GetSecretValue", e)
                 .context(format_args!("reading secret {secret_id}")),
         })?;
-    let text = output.secret_string().ok_or_else(|| {
+    let version = output.version_id().map(str::to_owned);
+    let text = output.secret_string.ok_or_else(|| {
         Error::configuration(format!(
             "secret {secret_id} has no string value: store JSON with {fields}"
         ))
     })?;
-    parse(secret_id, fields, text)
+    Ok((text, version))
 }
 
 /// Parses a secret's text as `T`. The error never holds the secret's text: serde's message is

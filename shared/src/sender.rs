@@ -17,7 +17,7 @@ const MAX_BATCH_BYTES: usize = 200 * 1024;
 /// SQS delays a message by at most 15 minutes.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
-/// One message to send: a body, string attributes and an optional delay.
+/// One message to send: a body, string attributes, an optional delay and an optional tenant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutgoingMessage {
     /// The message body (JSON for Flyt's own messages).
@@ -26,6 +26,10 @@ pub struct OutgoingMessage {
     pub attributes: BTreeMap<String, String>,
     /// Delay before the message becomes visible, capped at [`MAX_DELAY`].
     pub delay: Option<Duration>,
+    /// The tenant, sent as `MessageGroupId`: on a standard queue that makes it an SQS fair
+    /// queue, so one institution's backlog does not delay the others' messages
+    /// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-fair-queues.html>).
+    pub tenant: Option<String>,
 }
 
 impl OutgoingMessage {
@@ -37,6 +41,12 @@ impl OutgoingMessage {
         }
     }
 
+    /// Names the message's tenant (the institution) for a fair queue.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
     /// Adds a string attribute.
     pub fn attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.insert(name.into(), value.into());
@@ -45,6 +55,7 @@ impl OutgoingMessage {
 
     fn size(&self) -> usize {
         self.body.len()
+            + self.tenant.as_ref().map_or(0, String::len)
             + self
                 .attributes
                 .iter()
@@ -150,6 +161,9 @@ fn entry(id: &str, message: &OutgoingMessage) -> SendMessageBatchRequestEntry {
     if let Some(delay) = message.delay {
         builder = builder.delay_seconds(delay.min(MAX_DELAY).as_secs() as i32);
     }
+    if let Some(tenant) = &message.tenant {
+        builder = builder.message_group_id(tenant);
+    }
     for (name, value) in &message.attributes {
         builder = builder.message_attributes(
             name,
@@ -193,6 +207,14 @@ pub fn queue_name(queue_url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_becomes_the_message_group_and_no_tenant_none() {
+        let fair = entry("m0", &OutgoingMessage::new("{}").tenant("uio"));
+        assert_eq!(fair.message_group_id(), Some("uio"));
+        let plain = entry("m1", &OutgoingMessage::new("{}"));
+        assert_eq!(plain.message_group_id(), None);
+    }
 
     #[test]
     fn chunks_hold_at_most_ten() {

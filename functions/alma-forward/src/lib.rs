@@ -9,10 +9,11 @@ use flyt::alma::{BookUpdate, UpdateResult};
 use flyt::apply::{Applied, Applier, Deadline};
 use flyt::aws::AwsClients;
 use flyt::bokbasen::{parse_description, ForwardItem, Report};
-use flyt::clients::alma::AlmaClient;
+use flyt::clients::alma::{AlmaClient, Credentials};
 use flyt::clients::bokbasen::BokbasenClient;
 use flyt::config::Vars;
 use flyt::retry::RetryPolicy;
+use flyt::secrets::{Credential, Refresh, Secret};
 use flyt::sender::Sender;
 use flyt::Result;
 
@@ -36,8 +37,14 @@ impl Forwarder {
     pub async fn from_vars(vars: &Vars, aws: &AwsClients) -> Result<Self> {
         let config = Config::from_vars(vars)?;
         let retry = RetryPolicy::from_vars(vars)?;
-        let alma_credentials =
-            flyt::secrets::load_json(&aws.secrets, &config.alma_secret_id, "api_key").await?;
+        let alma_secret = Secret::load(
+            &aws.secrets,
+            &config.alma_secret_id,
+            "api_key",
+            Refresh::from_vars(vars)?,
+            |_: &Credentials| Ok(()),
+        )
+        .await?;
         let http = flyt::http::client(config.http_timeout);
         let bokbasen = BokbasenClient::connect(
             http.clone(),
@@ -48,7 +55,12 @@ impl Forwarder {
         .await?;
         let sender = Sender::new(aws.sqs.clone(), retry.clone(), 2);
         Ok(Forwarder {
-            alma: AlmaClient::new(http, &config.alma_api_url, alma_credentials, retry),
+            alma: AlmaClient::with_credential(
+                http,
+                &config.alma_api_url,
+                Credential::whole(&alma_secret),
+                retry,
+            ),
             bokbasen,
             applier: Applier::from_settings("alma-forward", &config.applier, &aws.dynamodb, sender),
         })

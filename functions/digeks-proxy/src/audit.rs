@@ -1,6 +1,10 @@
 //! One audit record per call: who (client and key id), for which institution and exam, which
 //! operation, the status, success and latency — and, for a refusal, why. Never a candidate,
 //! person number, name, user name or e-mail: those live in bodies, which are never logged.
+//!
+//! A write to FS gets a second line, `phase=forwarding`, written before the request leaves: if
+//! Lambda kills the call while FS works on it, the attempt is still on record, and a forwarding
+//! line without an `outcome` line of the same `request_id` is a write whose result is unknown.
 
 use flyt::execution::LogLine;
 
@@ -41,12 +45,31 @@ impl Audit {
         }
     }
 
-    /// Writes the audit line (target `audit`) and returns the execution line worth an operator's
-    /// attention: forbidden attempts and FS failures.
+    /// Writes the line that a write is about to be forwarded to FS (target `audit`,
+    /// `phase=forwarding`), before it is sent.
+    pub fn emit_forwarding(&self, method: &str) {
+        tracing::info!(
+            target: "audit",
+            phase = "forwarding",
+            request_id = %self.request_id,
+            client_id = %self.client_id,
+            key_id = %self.key_id,
+            operation = self.operation,
+            method,
+            institution = %self.institution,
+            vurd_id = %self.vurd_id,
+            grade_scale = self.grade_scale,
+            "digeks write forwarded to FS"
+        );
+    }
+
+    /// Writes the audit line (target `audit`, `phase=outcome`) and returns the execution line
+    /// worth an operator's attention: forbidden attempts and FS failures.
     pub fn emit(&self, method: &str, status: u16, latency_ms: u64) -> Option<LogLine> {
         let success = (200..300).contains(&status);
         tracing::info!(
             target: "audit",
+            phase = "outcome",
             request_id = %self.request_id,
             client_id = %self.client_id,
             key_id = %self.key_id,

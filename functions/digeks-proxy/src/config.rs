@@ -22,6 +22,8 @@ pub struct Config {
     pub fs_budget: Duration,
     /// How long institution entries and exam facts are cached.
     pub cache_ttl: Duration,
+    /// How often at most the calls are written to the day's execution (0: after every call).
+    pub tally_flush: Duration,
 }
 
 impl Config {
@@ -40,6 +42,7 @@ impl Config {
             http_timeout: vars.millis_or("HTTP_TIMEOUT_MS", 8_000)?,
             fs_budget: vars.millis_or("FS_BUDGET_MS", 25_000)?,
             cache_ttl: vars.seconds_or("CACHE_TTL_SECONDS", 300)?,
+            tally_flush: vars.millis_or("TALLY_FLUSH_MS", 5_000)?,
         })
     }
 }

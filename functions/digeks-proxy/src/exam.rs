@@ -41,11 +41,15 @@ impl ExamFacts {
     }
 }
 
-/// Exam facts by exam system and id, each kept for a TTL.
+/// An exam's key in the cache: FS environment, exam system, vurdId.
+type ExamKey = (String, ExamSystem, String);
+
+/// Exam facts by FS environment, exam system and id, each kept for a TTL: the same vurdId in
+/// FS's test and prod environments are two exams.
 #[derive(Debug)]
 pub struct ExamCache {
     ttl: Duration,
-    entries: Mutex<HashMap<(ExamSystem, String), (Instant, ExamFacts)>>,
+    entries: Mutex<HashMap<ExamKey, (Instant, ExamFacts)>>,
 }
 
 /// Entries kept at most; beyond, the cache starts afresh (a Lambda instance lives minutes).
@@ -60,22 +64,25 @@ impl ExamCache {
         }
     }
 
-    /// The cached facts, if fresh.
-    pub fn get(&self, system: ExamSystem, vurd_id: &str) -> Option<ExamFacts> {
+    /// The cached facts of the exam in FS environment `environment`, if fresh.
+    pub fn get(&self, environment: &str, system: ExamSystem, vurd_id: &str) -> Option<ExamFacts> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(&(system, vurd_id.to_owned()))
+            .get(&(environment.to_owned(), system, vurd_id.to_owned()))
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, facts)| facts.clone())
     }
 
-    /// Remembers facts.
-    pub fn put(&self, system: ExamSystem, vurd_id: &str, facts: ExamFacts) {
+    /// Remembers the facts of an exam found in FS environment `environment`.
+    pub fn put(&self, environment: &str, system: ExamSystem, vurd_id: &str, facts: ExamFacts) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert((system, vurd_id.to_owned()), (Instant::now(), facts));
+        entries.insert(
+            (environment.to_owned(), system, vurd_id.to_owned()),
+            (Instant::now(), facts),
+        );
     }
 }
 
@@ -105,10 +112,15 @@ mod tests {
             institusjonsnr: "194".into(),
             grades: vec![],
         };
-        cache.put(ExamSystem::Wiseflow, "abcd", facts.clone());
-        assert_eq!(cache.get(ExamSystem::Wiseflow, "abcd"), Some(facts));
-        assert_eq!(cache.get(ExamSystem::Inspera, "abcd"), None);
+        cache.put("prod", ExamSystem::Wiseflow, "abcd", facts.clone());
+        assert_eq!(cache.get("prod", ExamSystem::Wiseflow, "abcd"), Some(facts));
+        assert_eq!(cache.get("prod", ExamSystem::Inspera, "abcd"), None);
+        assert_eq!(
+            cache.get("test", ExamSystem::Wiseflow, "abcd"),
+            None,
+            "another FS environment's exam of the same id is another exam"
+        );
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(cache.get(ExamSystem::Wiseflow, "abcd"), None);
+        assert_eq!(cache.get("prod", ExamSystem::Wiseflow, "abcd"), None);
     }
 }

@@ -18,30 +18,33 @@ mod exam;
 pub mod operation;
 mod rate_limit;
 mod rejection;
+mod routing;
+mod serving;
+mod tally;
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
+use flyt::apply::Deadline;
 use flyt::aws::AwsClients;
 use flyt::clients::fs::{FsAnswer, FsClient};
 use flyt::config::Vars;
 use flyt::connections::Connections;
 use flyt::execution::{DailyExecution, ExecutionStore};
-use flyt::institution::{
-    ExamSystem, GradesWithoutScale, Institution, InstitutionCache, InstitutionStore, Mode,
-};
+use flyt::institution::{ExamSystem, GradesWithoutScale, InstitutionCache, InstitutionStore, Mode};
 use flyt::observability::Metrics;
 use flyt::principal::Principal;
 use flyt::retry::RetryPolicy;
 use flyt::Result;
 use serde_json::Value;
+use tokio::time::Instant;
 
 pub use audit::Audit;
 pub use config::Config;
-use exam::{ExamCache, ExamFacts};
+use exam::ExamCache;
 use operation::{InstitutionSource, Operation};
 pub use rejection::Rejection;
 
@@ -50,15 +53,31 @@ pub const INTERFACE: &str = "digeks-proxy";
 /// The OpenAPI document, as written.
 pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
 
+/// Time kept between the end of a call's FS work and Lambda's deadline: answering, the audit line
+/// and the day's count happen in it, so a call is never killed unanswered or unaudited.
+pub const ANSWER_RESERVE: Duration = Duration::from_millis(1_500);
+
 /// The function's dependencies, built once per cold start.
 pub struct Proxy {
     config: Config,
     institutions: InstitutionCache,
     connections: Connections,
     limiter: rate_limit::RateLimiter,
-    executions: DailyExecution,
+    tally: tally::Tally,
     exams: ExamCache,
     openapi: String,
+}
+
+/// What one call carries through its steps besides its audit record.
+struct Call<'a> {
+    /// When all of the call's FS work must have ended.
+    fs_deadline: Instant,
+    /// The HTTP method, for the audit lines.
+    method: &'a str,
+    /// The client's rate window to sync, once decided and until done.
+    rate_sync: Option<rate_limit::Sync>,
+    /// Whether the call's bookkeeping ran beside an FS request.
+    reached_fs: bool,
 }
 
 /// A successful answer: status and JSON body.
@@ -75,6 +94,7 @@ impl Proxy {
         let http = flyt::http::client(config.http_timeout);
         let connections = Connections::load(
             &aws.secrets,
+            flyt::secrets::Refresh::from_vars(vars)?,
             Some(&config.fs_secret_id),
             None,
             &http,
@@ -91,9 +111,12 @@ impl Proxy {
             ),
             connections,
             limiter: rate_limit::RateLimiter::new(aws.dynamodb.clone(), &config.state_table),
-            executions: DailyExecution::new(
-                ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
-                INTERFACE,
+            tally: tally::Tally::new(
+                DailyExecution::new(
+                    ExecutionStore::new(aws.dynamodb.clone(), &config.executions_table),
+                    INTERFACE,
+                ),
+                config.tally_flush,
             ),
             exams: ExamCache::new(config.cache_ttl),
             openapi: openapi.to_string(),
@@ -101,9 +124,21 @@ impl Proxy {
         })
     }
 
-    /// The Lambda handler: always an HTTP answer.
-    pub async fn handle(&self, request: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    /// The Lambda handler: always an HTTP answer, before `deadline` (Lambda's). All of the call's
+    /// FS work — the exam lookup, the forwarded request, their retries — shares one deadline: the
+    /// earlier of `FS_BUDGET_MS` from now and Lambda's deadline less [`ANSWER_RESERVE`].
+    pub async fn handle(
+        &self,
+        request: ApiGatewayV2httpRequest,
+        deadline: Deadline,
+    ) -> ApiGatewayV2httpResponse {
         let started = Instant::now();
+        let fs_deadline = (started + self.config.fs_budget).min(
+            deadline
+                .instant()
+                .checked_sub(ANSWER_RESERVE)
+                .unwrap_or(started),
+        );
         let method = request.request_context.http.method.to_string();
         let mut audit = Audit {
             request_id: request
@@ -113,7 +148,14 @@ impl Proxy {
                 .unwrap_or_default(),
             ..Audit::default()
         };
-        let (status, body, extra_headers) = match self.serve(&request, &mut audit).await {
+        let mut call = Call {
+            fs_deadline,
+            method: &method,
+            rate_sync: None,
+            reached_fs: false,
+        };
+        let (status, body, extra_headers) = match self.serve(&request, &mut call, &mut audit).await
+        {
             Ok(answer) => (answer.status, answer.body, vec![]),
             Err(rejection) => {
                 if audit.reason.is_empty() {
@@ -143,31 +185,38 @@ impl Proxy {
         metrics.count(Audit::counter(status), 1);
         metrics.emit();
         // A call without valid credentials is audited (the log line) and counted (the metric),
-        // never written down: a flood of them costs no DynamoDB write.
+        // never written down: a flood of them costs no DynamoDB write. The others are added to
+        // the day's execution in memory, written in batches (see `tally`).
         if audit.operation != Operation::OpenApi.name() && status != 401 {
-            self.account(status, line).await;
+            self.tally
+                .add(&[("calls", 1), (Audit::counter(status), 1)], line);
+        }
+        // A call that reached FS did its bookkeeping beside FS's answer; the others (refusals,
+        // which wait for nothing) do it now.
+        if let Some(sync) = call.rate_sync.take() {
+            self.limiter.sync(sync).await;
+        }
+        if !call.reached_fs || self.tally.writes_every_call() {
+            self.tally.flush_if_due().await;
         }
         response(status, body, &extra_headers)
     }
 
-    async fn account(&self, status: u16, line: Option<flyt::execution::LogLine>) {
-        let lines: Vec<_> = line.into_iter().collect();
-        let recorded = match self.executions.id().await {
-            Ok(id) => {
-                self.executions
-                    .record(&id, &[("calls", 1), (Audit::counter(status), 1)], &lines)
-                    .await
+    /// What a call writes besides its answer — its client's rate window, the day's execution
+    /// when due — run beside the call's FS request so the call waits for neither.
+    async fn bookkeeping(&self, sync: Option<rate_limit::Sync>) {
+        let rate = async {
+            if let Some(sync) = sync {
+                self.limiter.sync(sync).await;
             }
-            Err(error) => Err(error),
         };
-        if let Err(error) = recorded {
-            tracing::error!(%error, "could not count the call in the day's execution");
-        }
+        tokio::join!(rate, self.tally.flush_if_due());
     }
 
     async fn serve(
         &self,
         request: &ApiGatewayV2httpRequest,
+        call: &mut Call<'_>,
         audit: &mut Audit,
     ) -> std::result::Result<Answer, Rejection> {
         let method = request.request_context.http.method.as_str();
@@ -205,18 +254,13 @@ impl Proxy {
                 ));
             }
         };
-        match self
-            .limiter
-            .admit(&client_id, limit, flyt::time::now_ms())
-            .await
+        let (verdict, sync) = self.limiter.admit(&client_id, limit, flyt::time::now_ms());
+        call.rate_sync = sync;
+        if let rate_limit::Verdict::Limited {
+            retry_after_seconds,
+        } = verdict
         {
-            Ok(rate_limit::Verdict::Allowed) => {}
-            Ok(rate_limit::Verdict::Limited {
-                retry_after_seconds,
-            }) => return Err(Rejection::rate_limited(limit, retry_after_seconds)),
-            Err(error) => {
-                tracing::warn!(%error, "rate limit not counted; the call goes ahead");
-            }
+            return Err(Rejection::rate_limited(limit, retry_after_seconds));
         }
         let operation = operation::parse(method, raw_path, raw_query)?;
         audit.operation = operation.name();
@@ -238,12 +282,12 @@ impl Proxy {
             InstitutionSource::Query(institusjonsnr) => {
                 audit.institution = institusjonsnr.to_owned();
                 granted_or_forbidden(&granted, institusjonsnr, audit)?;
-                (self.fs_of(institusjonsnr).await?.1, None, None)
+                (self.fs_of(institusjonsnr, exam_system).await?.1, None, None)
             }
             InstitutionSource::Exam(vurd_id) => {
                 audit.vurd_id = vurd_id.to_owned();
                 let (client, facts, answer) = self
-                    .exam(exam_system, vurd_id, &granted, audit, &operation)
+                    .exam(exam_system, vurd_id, &granted, call, audit, &operation)
                     .await?;
                 (client, Some(facts), answer)
             }
@@ -254,7 +298,7 @@ impl Proxy {
                     .vurd_id;
                 audit.vurd_id = vurd_id.clone();
                 let (client, facts, _) = self
-                    .exam(exam_system, vurd_id, &granted, audit, &operation)
+                    .exam(exam_system, vurd_id, &granted, call, audit, &operation)
                     .await?;
                 (client, Some(facts), None)
             }
@@ -265,7 +309,7 @@ impl Proxy {
         if let (Some(checked), Some(facts)) = (&checked, &facts) {
             if !checked.grades.is_empty() {
                 if facts.grades.is_empty() {
-                    self.grades_without_scale(&facts.institusjonsnr, audit)
+                    self.grades_without_scale(&facts.institusjonsnr, exam_system, audit)
                         .await?;
                 } else {
                     body::check_grades(&checked.grades, &facts.grades)?;
@@ -276,19 +320,29 @@ impl Proxy {
             return Ok(answer);
         }
         if let (true, Some(facts)) = (operation.writes(), &facts) {
-            self.live_or_refused(&facts.institusjonsnr, audit).await?;
+            self.live_or_refused(&facts.institusjonsnr, exam_system, audit)
+                .await?;
         }
         let (method, path, query) = operation.fs_request();
+        if operation.writes() {
+            // Before the write leaves: a call Lambda kills while FS works on it is still audited.
+            audit.emit_forwarding(call.method);
+        }
+        let sync = call.rate_sync.take();
+        call.reached_fs = true;
+        let call = &*call;
         let fs_started = Instant::now();
-        let forwarded = self
-            .forward(
+        let (forwarded, ()) = tokio::join!(
+            self.forward(
                 &client,
+                call,
                 method,
                 &path,
                 &query,
                 checked.as_ref().map(|c| &c.value),
-            )
-            .await;
+            ),
+            self.bookkeeping(sync)
+        );
         audit.fs_ms = fs_started.elapsed().as_millis() as u64;
         passed_back(forwarded?, &client_id)
     }
@@ -298,13 +352,13 @@ impl Proxy {
     async fn grades_without_scale(
         &self,
         institusjonsnr: &str,
+        system: ExamSystem,
         audit: &mut Audit,
     ) -> std::result::Result<(), Rejection> {
         let policy = self
-            .institution(institusjonsnr)
+            .entry(institusjonsnr, system)
             .await?
-            .map(|institution| institution.digeks_grades_without_scale)
-            .unwrap_or_default();
+            .digeks_grades_without_scale;
         match policy {
             GradesWithoutScale::Refuse => Err(Rejection::fs_rejected(
                 "FS gives no grade scale for this exam, so its grades cannot be checked and are refused: ask the FS administrator to set the exam's grade scale, or have the institution's entry set digeks_grades_without_scale to forward",
@@ -321,12 +375,10 @@ impl Proxy {
     async fn live_or_refused(
         &self,
         institusjonsnr: &str,
+        system: ExamSystem,
         audit: &mut Audit,
     ) -> std::result::Result<(), Rejection> {
-        let shadow = self
-            .institution(institusjonsnr)
-            .await?
-            .is_some_and(|institution| institution.mode == Mode::Shadow);
+        let shadow = self.entry(institusjonsnr, system).await?.mode == Mode::Shadow;
         if shadow {
             audit.reason = format!("institution {institusjonsnr} is in shadow mode");
             return Err(Rejection::shadow_mode(institusjonsnr));
@@ -334,31 +386,18 @@ impl Proxy {
         Ok(())
     }
 
-    /// The configuration entry of an institution (cached), or a 502 when it cannot be read.
-    async fn institution(
-        &self,
-        institusjonsnr: &str,
-    ) -> std::result::Result<Option<Institution>, Rejection> {
-        self.institutions
-            .by_institusjonsnr(institusjonsnr)
-            .await
-            .map_err(|error| configuration_failure(&error))
-    }
-
-    /// Sends a request to FS within the time budget.
+    /// Sends a request to FS, retries included, before the call's FS deadline.
     async fn forward(
         &self,
         client: &FsClient,
+        call: &Call<'_>,
         method: reqwest::Method,
         path: &str,
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> std::result::Result<FsAnswer, Rejection> {
-        match tokio::time::timeout(
-            self.config.fs_budget,
-            client.forward(method, path, query, body),
-        )
-        .await
+        match tokio::time::timeout_at(call.fs_deadline, client.forward(method, path, query, body))
+            .await
         {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => {
@@ -368,83 +407,8 @@ impl Proxy {
                     error.category().as_str()
                 )))
             }
-            Err(_) => Err(Rejection::fs_timeout(self.config.fs_budget.as_secs())),
+            Err(_) => Err(Rejection::fs_timeout()),
         }
-    }
-
-    /// The FS environment and client of an institution Flyt serves.
-    async fn fs_of(
-        &self,
-        institusjonsnr: &str,
-    ) -> std::result::Result<(String, FsClient), Rejection> {
-        let institution = self.institution(institusjonsnr).await?.ok_or_else(|| {
-            Rejection::forbidden(format!(
-                "institution {institusjonsnr} is not served by this proxy"
-            ))
-        })?;
-        let client = self
-            .connections
-            .fs(&institution)
-            .cloned()
-            .map_err(|error| configuration_failure(&error))?;
-        Ok((institution.fs_environment, client))
-    }
-
-    /// Finds the exam in FS (in the environments of the client's institutions), checks that its
-    /// institution is granted, and returns the FS client, its facts and — for `getExam`, whose
-    /// answer the lookup is — FS's answer.
-    async fn exam(
-        &self,
-        system: ExamSystem,
-        vurd_id: &str,
-        granted: &BTreeSet<String>,
-        audit: &mut Audit,
-        operation: &Operation,
-    ) -> std::result::Result<(FsClient, ExamFacts, Option<Answer>), Rejection> {
-        let wants_answer = matches!(operation, Operation::GetExam { .. });
-        if let Some(facts) = self.exams.get(system, vurd_id).filter(|_| !wants_answer) {
-            audit.institution = facts.institusjonsnr.clone();
-            granted_or_forbidden(granted, &facts.institusjonsnr, audit)?;
-            return Ok((self.fs_of(&facts.institusjonsnr).await?.1, facts, None));
-        }
-        let path = format!("/eksamen/{system}/{vurd_id}");
-        let mut searched = Vec::new();
-        for institusjonsnr in granted {
-            let Ok((environment, client)) = self.fs_of(institusjonsnr).await else {
-                continue;
-            };
-            if searched.contains(&environment) {
-                continue;
-            }
-            let fs_started = Instant::now();
-            let answer = self
-                .forward(&client, reqwest::Method::GET, &path, &[], None)
-                .await;
-            audit.fs_ms += fs_started.elapsed().as_millis() as u64;
-            let answer = answer?;
-            if answer.status == 404 {
-                searched.push(environment);
-                continue;
-            }
-            if answer.status != 200 {
-                return Err(unexpected(&answer, "exam info"));
-            }
-            let facts = ExamFacts::from_exam_info(&answer.body).ok_or_else(|| {
-                Rejection::fs_unavailable("FS's exam info names no institusjonsnr")
-            })?;
-            self.exams.put(system, vurd_id, facts.clone());
-            audit.institution = facts.institusjonsnr.clone();
-            granted_or_forbidden(granted, &facts.institusjonsnr, audit)?;
-            let (_, client) = self.fs_of(&facts.institusjonsnr).await?;
-            let answer = wants_answer.then_some(Answer {
-                status: 200,
-                body: answer.body,
-            });
-            return Ok((client, facts, answer));
-        }
-        Err(Rejection::not_found(format!(
-            "no exam with this vurdId in exam system {system}"
-        )))
     }
 }
 

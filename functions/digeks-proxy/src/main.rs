@@ -11,7 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let proxy = &proxy;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-            Ok::<_, flyt::Error>(proxy.handle(event.payload).await)
+            let deadline = flyt::apply::Deadline::from_context(&event.context);
+            Ok::<_, flyt::Error>(proxy.handle(event.payload, deadline).await)
         },
     ))
     .await

@@ -115,13 +115,11 @@ impl Rejection {
     }
 
     /// 504: FS did not answer within the proxy's time budget.
-    pub fn fs_timeout(seconds: u64) -> Self {
+    pub fn fs_timeout() -> Self {
         Self::new(
             504,
             "fs_unavailable",
-            format!(
-                "FS did not answer within {seconds} s; nothing is known to be registered: retry"
-            ),
+            "FS did not answer within the call's time budget; nothing is known to be registered: retry",
         )
     }
 

@@ -49,6 +49,7 @@ impl Dispatcher {
         let http = flyt::http::client(config.http_timeout);
         let connections = Connections::load(
             &aws.secrets,
+            flyt::secrets::Refresh::from_vars(vars)?,
             None,
             Some(&config.exam_systems_secret_id),
             &http,

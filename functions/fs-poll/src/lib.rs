@@ -82,6 +82,7 @@ impl Poller {
         let http = flyt::http::client(config.http_timeout);
         let connections = Connections::load(
             &aws.secrets,
+            flyt::secrets::Refresh::from_vars(vars)?,
             Some(&config.fs_secret_id),
             Some(&config.exam_systems_secret_id),
             &http,
@@ -335,7 +336,9 @@ impl Poller {
             .map(|mut item| {
                 item.execution_id = execution_id.to_owned();
                 let body = serde_json::to_string(&item).expect("a dispatch item serialises");
-                OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, execution_id)
+                OutgoingMessage::new(body)
+                    .attribute(ATTR_EXECUTION_ID, execution_id)
+                    .tenant(&item.org_id)
             })
             .collect();
         self.sender

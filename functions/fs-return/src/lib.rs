@@ -50,6 +50,7 @@ impl Returner {
         let http = flyt::http::client(config.http_timeout);
         let connections = Connections::load(
             &aws.secrets,
+            flyt::secrets::Refresh::from_vars(vars)?,
             Some(&config.fs_secret_id),
             Some(&config.exam_systems_secret_id),
             &http,

@@ -175,7 +175,11 @@ impl Receiver {
         self.sender
             .send_all(
                 queue,
-                vec![OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)],
+                // The tenant is Inspera's instance: one institution's, as the configuration
+                // requires (an instance used by two institutions is a Configuration error).
+                vec![OutgoingMessage::new(body)
+                    .attribute(ATTR_EXECUTION_ID, &execution_id)
+                    .tenant(instance)],
             )
             .await?;
         self.remember(&signature).await?;

@@ -69,6 +69,7 @@ impl Poller {
         let http = flyt::http::client(config.http_timeout);
         let connections = Connections::load(
             &aws.secrets,
+            flyt::secrets::Refresh::from_vars(vars)?,
             None,
             Some(&config.exam_systems_secret_id),
             &http,
@@ -157,7 +158,9 @@ impl Poller {
                     execution_id: execution_id.clone(),
                 });
                 let body = serde_json::to_string(&item).expect("a return item serialises");
-                OutgoingMessage::new(body).attribute(ATTR_EXECUTION_ID, &execution_id)
+                OutgoingMessage::new(body)
+                    .attribute(ATTR_EXECUTION_ID, &execution_id)
+                    .tenant(&institution.org_id)
             })
             .collect();
         let queued = if messages.is_empty() {

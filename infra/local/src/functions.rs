@@ -100,11 +100,11 @@ impl Function for digeks_authorizer::Authorizer {
 }
 
 impl Function for digeks_proxy::Proxy {
-    fn invoke(&self, event: Value, _deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
+    fn invoke(&self, event: Value, deadline: Deadline) -> BoxFuture<'_, flyt::Result<Value>> {
         Box::pin(async move {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
                 .map_err(|e| flyt::Error::mapping(format!("not an API Gateway v2 request: {e}")))?;
-            let response = self.handle(request).await;
+            let response = self.handle(request, deadline).await;
             serde_json::to_value(response).map_err(|e| flyt::Error::technical(e.to_string()))
         })
     }

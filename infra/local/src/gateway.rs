@@ -31,12 +31,22 @@ use crate::stack::{Route, RouteAuthorizer};
 /// API Gateway's largest request payload.
 const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
-/// An HTTP API's longest integration timeout: the deadline the gateway gives the functions it
-/// invokes (they answer well within it and do not read it).
+/// An HTTP API's longest integration timeout: a function that has not answered by then is
+/// answered 503 by the gateway, whatever its own timeout.
 const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A route, its function, and its authorizer's function.
-pub type RouteTarget = (Route, Arc<dyn Function>, Option<Arc<dyn Function>>);
+/// A route and what serves it.
+#[derive(Clone)]
+pub struct RouteTarget {
+    /// The route as the template declares it.
+    pub route: Route,
+    /// The function behind it.
+    pub function: Arc<dyn Function>,
+    /// The function's timeout: Lambda kills the invocation then, and the gateway answers 500.
+    pub timeout: Duration,
+    /// The route's authorizer function, if it has one.
+    pub authorizer: Option<Arc<dyn Function>>,
+}
 
 /// How long calls took, as the gateway saw them: what a benchmark reports separately.
 #[derive(Clone, Debug, Default)]
@@ -128,23 +138,25 @@ async fn forward(
         .read()
         .expect("gateway routes lock")
         .iter()
-        .filter_map(|(route, function, authorizer)| {
+        .filter_map(|target| {
+            let route = &target.route;
             let method_matches = route.method == "ANY" || route.method == method.as_str();
             let (parameters, specificity) =
                 method_matches.then(|| match_path(&route.path, &path))??;
-            Some((
-                specificity,
-                (
-                    route.clone(),
-                    function.clone(),
-                    authorizer.clone(),
-                    parameters,
-                ),
-            ))
+            Some((specificity, (target.clone(), parameters)))
         })
         .max_by_key(|(specificity, _)| *specificity)
         .map(|(_, found)| found);
-    let Some((route, function, authorizer, parameters)) = found else {
+    let Some((
+        RouteTarget {
+            route,
+            function,
+            timeout,
+            authorizer,
+        },
+        parameters,
+    )) = found
+    else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
     let mut event = payload(&route, &method, &uri, &headers, &body, parameters);
@@ -168,9 +180,14 @@ async fn forward(
         }
     }
     let started = Instant::now();
-    let answer = function
-        .invoke(event, Deadline::after(INTEGRATION_TIMEOUT))
-        .await;
+    // Lambda kills the invocation at the function's timeout (API Gateway then answers 500), and
+    // the gateway gives up at its integration timeout (503): whichever comes first.
+    let killed_at = timeout.min(INTEGRATION_TIMEOUT);
+    let answer = tokio::time::timeout(
+        killed_at,
+        function.invoke(event, Deadline::after(killed_at)),
+    )
+    .await;
     routes
         .timings
         .lock()
@@ -178,11 +195,19 @@ async fn forward(
         .function
         .push(started.elapsed());
     match answer {
-        Ok(answer) => http_response(&answer),
-        Err(error) => {
+        Ok(Ok(answer)) => http_response(&answer),
+        Ok(Err(error)) => {
             tracing::error!(%error, "function failed; the gateway answers 500");
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
+        Err(_) if timeout < INTEGRATION_TIMEOUT => {
+            tracing::error!(
+                timeout_ms = timeout.as_millis() as u64,
+                "the function timed out and was killed; the gateway answers 500"
+            );
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+        Err(_) => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
     }
 }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::emulator::project_root;
 use crate::esm::Poller;
 use crate::functions::{self, Function};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, RouteTarget};
 use crate::stack::{LocalStack, StackOptions, REGION};
 
 /// How to set the platform up.
@@ -35,6 +35,9 @@ pub struct LocalOptions {
     /// `CLAIM_LEASE_SECONDS`) whose template timeout is longer: their budgets are scaled to the
     /// local lease. The others keep the template's timeout.
     pub function_timeout: Option<u64>,
+    /// A function's timeout by binary, where a test needs Lambda to kill it sooner than the
+    /// template says (applied last).
+    pub timeouts: BTreeMap<String, Duration>,
     /// Environment values that differ locally (applied to every function).
     pub env: BTreeMap<String, String>,
     /// Environment values that differ locally for one function, by binary (applied after `env`).
@@ -56,6 +59,7 @@ impl Default for LocalOptions {
             stack_prefix: "flyt-local".to_owned(),
             visibility_timeout: Some(LOCAL_VISIBILITY_TIMEOUT),
             function_timeout: Some(LOCAL_FUNCTION_TIMEOUT),
+            timeouts: BTreeMap::new(),
             env: local_env(),
             function_env: local_function_env(),
             institutions: None,
@@ -73,7 +77,8 @@ impl Default for LocalOptions {
 
 impl LocalOptions {
     /// Applies the local settings to one function of the template: `env`, then its binary's
-    /// `function_env`, and for a consumer of the claim pipeline the shorter `function_timeout`.
+    /// `function_env`, for a consumer of the claim pipeline the shorter `function_timeout`, and
+    /// its binary's entry in `timeouts`.
     pub fn localise(&self, binary: &str, vars: &mut Vars, timeout: &mut Duration) {
         for (k, v) in self
             .env
@@ -86,6 +91,9 @@ impl LocalOptions {
             if vars.get("CLAIM_LEASE_SECONDS").is_some() {
                 *timeout = (*timeout).min(Duration::from_secs(local));
             }
+        }
+        if let Some(set) = self.timeouts.get(binary) {
+            *timeout = *set;
         }
     }
 }
@@ -125,15 +133,24 @@ pub fn local_env() -> BTreeMap<String, String> {
 }
 
 /// Local settings of single functions: the archiver downloads whole files in one request, so its
-/// request timeout is longer and it retries less, within the same budget (10.5 s).
+/// request timeout is longer and it retries less, within the same budget (10.5 s); the DigEks
+/// proxy writes each call to its day's execution at once.
 pub fn local_function_env() -> BTreeMap<String, BTreeMap<String, String>> {
-    BTreeMap::from([(
-        "thesis-archive".to_owned(),
-        BTreeMap::from([
-            ("ARCHIVE_HTTP_TIMEOUT_MS".to_owned(), "2500".to_owned()),
-            ("RETRY_ATTEMPTS".to_owned(), "3".to_owned()),
-        ]),
-    )])
+    BTreeMap::from([
+        (
+            "thesis-archive".to_owned(),
+            BTreeMap::from([
+                ("ARCHIVE_HTTP_TIMEOUT_MS".to_owned(), "2500".to_owned()),
+                ("RETRY_ATTEMPTS".to_owned(), "3".to_owned()),
+            ]),
+        ),
+        // Each call is written to the day's execution as it ends, so a demo and the tests read
+        // it back at once; the batching as deployed is tested on its own (`digeks_audit`).
+        (
+            "digeks-proxy".to_owned(),
+            BTreeMap::from([("TALLY_FLUSH_MS".to_owned(), "0".to_owned())]),
+        ),
+    ])
 }
 
 /// The DigEks authorizer's cache TTL locally: short, so revocation is seen within seconds.
@@ -428,12 +445,14 @@ impl Local {
             .functions
             .iter()
             .flat_map(|(id, function)| {
-                function.routes.iter().map(|route| {
-                    let authorizer = route
+                function.routes.iter().map(|route| RouteTarget {
+                    route: route.clone(),
+                    function: self.functions[id].clone(),
+                    timeout: function.timeout,
+                    authorizer: route
                         .authorizer
                         .as_ref()
-                        .and_then(|a| self.functions.get(&a.function).cloned());
-                    (route.clone(), self.functions[id].clone(), authorizer)
+                        .and_then(|a| self.functions.get(&a.function).cloned()),
                 })
             })
             .collect();

@@ -82,9 +82,12 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
         .fire_schedule("FsPollFunction")
         .await
         .expect("fs-poll runs");
-    for body in peek_queue(&local, "DispatchQueue").await {
-        corpora.add("dispatch messages", &body);
+    let dispatched = peek_queue(&local, "DispatchQueue").await;
+    assert!(!dispatched.is_empty());
+    for message in &dispatched {
+        corpora.add("dispatch messages", &message.text);
     }
+    assert_fair(&dispatched);
     drain(&local).await;
 
     // WISEflow's assessors respond (awaiting acceptance, polled), then every answer comes back:
@@ -95,9 +98,12 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
         .await
         .expect("wiseflow-poll runs");
     answer(&local).await;
-    for body in peek_queue(&local, "ReturnQueue").await {
-        corpora.add("return messages", &body);
+    let returned = peek_queue(&local, "ReturnQueue").await;
+    assert!(!returned.is_empty());
+    for message in &returned {
+        corpora.add("return messages", &message.text);
     }
+    assert_fair(&returned);
     drain(&local).await;
 
     // The digest e-mails the day's executions to the subscribers (read back before the thesis
@@ -219,7 +225,7 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
     );
     for (dlq, depth) in &depths {
         if *depth > 0 {
-            for body in peek_queue(&local, dlq).await {
+            for body in peek_queue(&local, dlq).await.into_iter().map(|m| m.text) {
                 corpora.add("parked messages", &body);
             }
         }
@@ -281,4 +287,20 @@ async fn no_personal_data_in_logs_executions_messages_or_notifications() {
         ],
         &personal,
     );
+}
+
+/// Every message on the shared dispatch and return queues names its institution as its
+/// `MessageGroupId` (an SQS fair queue's tenant): the `org_id` it carries, or for an Inspera
+/// answer the Inspera instance, which belongs to one institution.
+fn assert_fair(messages: &[common::privacy::Peeked]) {
+    for message in messages {
+        let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+        let institution = body["org_id"]
+            .as_str()
+            .or(body["instance"].as_str())
+            .or(body["Wiseflow"]["org_id"].as_str())
+            .or(body["Inspera"]["instance"].as_str());
+        assert!(institution.is_some(), "{body}");
+        assert_eq!(message.tenant.as_deref(), institution, "{body}");
+    }
 }

@@ -11,8 +11,9 @@ use common::digeks::{
     bearer, call, client, digeks_platform, digeks_platform_with, every_operation, registrations,
     send, INSTITUTIONS,
 };
-use flyt::institution::ExamSystem;
+use flyt::institution::{ExamSystem, InstitutionStore};
 use flyt_local::platform::LOCAL_AUTHORIZER_CACHE_SECONDS;
+use flyt_sandbox::{FsInstitution, Sandbox, SandboxOptions};
 use serde_json::json;
 
 fn basic(user: &str, password: &str) -> String {
@@ -626,4 +627,122 @@ async fn the_rate_limit_is_per_client_and_the_openapi_document_is_public() {
     assert_eq!(document.status, 200);
     assert_eq!(document.body["info"]["title"], "Flyt DigEks proxy");
     assert!(document.body["paths"]["/v1/eksamen/sensur/{system}/registrer"]["post"].is_object());
+}
+
+/// The proxy routes by (institusjonsnr, the client's exam system): an institution served from FS's
+/// prod environment has its calls and registrations there, even when another environment searched
+/// first holds a copy of its exam (the sandbox's exam ids repeat across its FS instances, as in a
+/// test FS copied from prod); two entries that disagree on the environment make the proxy refuse
+/// with 502 rather than guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_call_goes_to_its_institutions_fs_environment_and_disagreement_fails_closed() {
+    let mut local = digeks_platform_with(&[("CACHE_TTL_SECONDS", "0")]).await;
+    let prod = Sandbox::start(SandboxOptions {
+        institutions: vec![FsInstitution::new("194", "WISEFLOW")],
+        appeals_per_institution: 2,
+        explanations_per_institution: 2,
+        seed: fastrand::u64(..),
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let credentials = SandboxOptions::default();
+    let environment = |url: &str| json!({"url": url, "username": credentials.fs_username, "password": credentials.fs_password});
+    let secret_id = local.stack.functions["DigeksProxyFunction"]
+        .vars
+        .get("FS_SECRET_ID")
+        .unwrap()
+        .to_owned();
+    local
+        .aws
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret_id)
+        .secret_string(
+            json!({"test": environment(&local.sandbox.fs_url), "prod": environment(&prod.fs_url)})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let institutions =
+        InstitutionStore::new(local.aws.dynamodb.clone(), local.table("ConfigTable"));
+    let org = flyt_local::platform::org_id("194");
+    let mut entry = institutions.entry(&org).await.unwrap().unwrap();
+    entry.fs_environment = Some("prod".to_owned());
+    institutions.put(&entry).await.unwrap();
+    local.cold_start().await.unwrap();
+    // 186 (test) sorts first, so its environment is searched first.
+    let key = local
+        .digeks_client(&client(
+            "wiseflow",
+            ExamSystem::Wiseflow,
+            &["194", "186"],
+            10_000,
+        ))
+        .await
+        .unwrap();
+    let auth = bearer(&key);
+    let exam = prod.fs.exams("194")[0].clone();
+    assert!(
+        local
+            .sandbox
+            .fs
+            .exams("194")
+            .iter()
+            .any(|e| e.assessment_id == exam.assessment_id),
+        "the test FS holds a copy of the exam"
+    );
+    let register = json!({"vurdId": exam.assessment_id, "karakterer": [{
+        "kandidatnr": exam.candidates[0].candidate_number,
+        "karakter": exam.grade_scale.grades[0],
+    }]});
+    let path = "/v1/eksamen/sensur/WISEFLOW/registrer";
+
+    let answer = call(&local, "POST", path, Some(&auth), Some(&register)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(prod.fs.registered_grades().len(), 1, "registered in prod");
+    assert!(
+        local.sandbox.fs.registered_grades().is_empty(),
+        "the copy in the test FS is not 194's exam"
+    );
+    let prod_requests = prod.fs.request_count();
+    let test_requests = local.sandbox.fs.request_count();
+    let listed = call(
+        &local,
+        "GET",
+        "/v1/eksamen/liste?institusjonsnr=194",
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        (
+            prod.fs.request_count() - prod_requests,
+            local.sandbox.fs.request_count() - test_requests
+        ),
+        (1, 0),
+        "194's exams are listed from prod"
+    );
+
+    // A second entry for 194 on WISEflow in the test environment: the proxy will not guess.
+    let mut second = entry.clone();
+    second.org_id = format!("{org}-second");
+    second.fs_environment = Some("test".to_owned());
+    institutions.put(&second).await.unwrap();
+    for (method, path, body) in [
+        ("POST", path, Some(register.clone())),
+        ("GET", "/v1/eksamen/liste?institusjonsnr=194", None),
+    ] {
+        let answer = call(&local, method, path, Some(&auth), body.as_ref()).await;
+        assert_eq!(answer.status, 502, "{path}: {}", answer.body);
+        assert_eq!(answer.body["category"], "fs_unavailable", "{}", answer.body);
+    }
+    assert_eq!(
+        prod.fs.registered_grades().len(),
+        1,
+        "nothing more registered"
+    );
+    assert!(local.sandbox.fs.registered_grades().is_empty());
 }

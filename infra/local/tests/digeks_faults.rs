@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::digeks::{bearer, call, client, digeks_platform_with};
+use common::digeks::{bearer, call, client, digeks_platform_shaped, digeks_platform_with};
 use flyt::institution::ExamSystem;
 use flyt_sandbox::Faults;
 use serde_json::json;
@@ -127,4 +127,50 @@ async fn under_fs_faults_every_grade_is_registered_exactly_once() {
     );
     local.sandbox.fs.set_faults(Faults::default());
     assert_eq!(local.sandbox.fs.registered_grades().len(), candidates.len());
+}
+
+/// All of a call's FS work shares one deadline inside Lambda's: with a budget longer than the
+/// function's timeout and FS hanging, the proxy still answers its own 504 with the error body
+/// before Lambda would kill it (the local gateway kills at the function's timeout and answers a
+/// bodiless 500, as API Gateway does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_answers_inside_the_lambda_timeout_whatever_the_fs_budget() {
+    let timeout = Duration::from_secs(6);
+    let local = digeks_platform_shaped(
+        &[("FS_BUDGET_MS", "60000"), ("HTTP_TIMEOUT_MS", "2000")],
+        |options| {
+            options.timeouts.insert("digeks-proxy".to_owned(), timeout);
+        },
+    )
+    .await;
+    let key = local
+        .digeks_client(&client("wiseflow", ExamSystem::Wiseflow, &["194"], 100_000))
+        .await
+        .unwrap();
+    let exam = local.sandbox.fs.exams("194")[0].clone();
+    local.sandbox.fs.set_faults(Faults {
+        timeout_rate: 1.0,
+        timeout_delay_ms: 20_000,
+        ..Faults::default()
+    });
+    // A registration: the exam lookup and the write, each with its retries, under one deadline.
+    let candidate = exam.candidates[0].candidate_number.clone();
+    let grade = exam.grade_scale.grades[0].clone();
+    let body = json!({"vurdId": exam.assessment_id, "karakterer": [{"kandidatnr": candidate, "karakter": grade}]});
+    let answer = call(
+        &local,
+        "POST",
+        "/v1/eksamen/sensur/WISEFLOW/registrer",
+        Some(&bearer(&key)),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert_eq!(answer.body["category"], "fs_unavailable", "{}", answer.body);
+    assert!(
+        local.sandbox.fs.request_count() >= 2,
+        "FS was asked (and retried) before the deadline"
+    );
+    local.sandbox.fs.set_faults(Faults::default());
+    assert!(local.sandbox.fs.registered_grades().is_empty());
 }

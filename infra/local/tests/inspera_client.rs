@@ -1,13 +1,22 @@
-//! Flyt's Inspera client against the sandbox's Inspera (no AWS needed): the token is fetched once
-//! and renewed when it expires or is refused, tests are found by FS's `vurdId`, appeals and
-//! explanations round-trip, an explanation request is never retried, rejected credentials are a
-//! Configuration error, and webhook bodies verify and parse.
+//! Flyt's Inspera client against the sandbox's Inspera: the token is fetched once and renewed
+//! when it expires or is refused, tests are found by FS's `vurdId`, appeals and explanations
+//! round-trip, an explanation request is never retried, rejected credentials are a
+//! Configuration error, and webhook bodies verify and parse. With its key in the emulator's
+//! Secrets Manager, a key rotated while the client runs is read once after Inspera refuses the
+//! token, and a storm of refusals reads it no more.
+
+mod common;
 
 use std::time::Duration;
 
+use common::privacy::Captured;
+use common::secrets::{create_secret, emulator_clients, put_secret, secret_reads};
+use flyt::aws::RequestCounter;
 use flyt::clients::inspera::{AppealState, InsperaClient, InsperaCredentials, Withdrawal};
 use flyt::config::Vars;
+use flyt::connections::Connections;
 use flyt::retry::RetryPolicy;
+use flyt::secrets::Refresh;
 use flyt::signature::verify_inspera_signature;
 use flyt::Category;
 use flyt_sandbox::{Faults, InsperaDeliveryOutcome, Sandbox, SandboxOptions};
@@ -384,5 +393,85 @@ async fn webhook_bodies_verify_and_parse_without_the_user() {
     let shown = format!("{event:?}");
     for name in sandbox.inspera.personal_data() {
         assert!(!shown.contains(&name), "the grader's name is dropped");
+    }
+}
+
+/// The exam-systems secret with one Inspera tenant, `uio-inspera`, on the sandbox.
+fn tenant_secret(sandbox: &Sandbox, api_key: &str) -> serde_json::Value {
+    serde_json::json!({"uio-inspera": {
+        "system": "INSPERA",
+        "url": format!("{}/api", sandbox.inspera_url),
+        "client_id": "uio",
+        "api_key": api_key,
+    }})
+}
+
+#[tokio::test]
+async fn a_refused_token_is_dropped_the_rotated_key_read_once_and_the_call_made_once_more() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    flyt::observability::init_logging_with(move || writer.clone(), "info");
+    let sandbox = sandbox_with(SandboxOptions::default()).await;
+    let counter = RequestCounter::default();
+    let (counted, plain) = emulator_clients(&counter).await;
+    let secret = create_secret(&plain.secrets, &tenant_secret(&sandbox, API_KEY)).await;
+    let connections = Connections::load(
+        &counted.secrets,
+        Refresh::default(),
+        None,
+        Some(&secret),
+        &flyt::http::client(Duration::from_secs(5)),
+        &quick_retries(),
+    )
+    .await
+    .expect("the secret loads");
+    let inspera = connections.inspera("uio-inspera").unwrap();
+    let (vurd_id, _) = seeded_appeal(&sandbox);
+    test_id(inspera, &vurd_id).await;
+    assert_eq!(sandbox.inspera.token_requests(), 1);
+    let reads = secret_reads(&counter);
+
+    // The key is rotated in Inspera, which ends the old key's tokens, and in the secret.
+    let rotated = "rotated-inspera-key-4f2a";
+    put_secret(&plain.secrets, &secret, &tenant_secret(&sandbox, rotated)).await;
+    sandbox.inspera.set_api_key(rotated);
+    sandbox.inspera.revoke_tokens();
+    let requests = sandbox.inspera.request_count();
+    test_id(inspera, &vurd_id).await;
+    assert_eq!(secret_reads(&counter) - reads, 1, "the secret read once");
+    assert_eq!(
+        sandbox.inspera.token_requests(),
+        2,
+        "one new token, asked for with the new key only"
+    );
+    assert_eq!(
+        sandbox.inspera.request_count() - requests,
+        3,
+        "the refused call, the token, the call once more"
+    );
+
+    // Changed again in Inspera only, at once: within the re-read interval the secret is not
+    // read again, and the call fails as it always did.
+    sandbox.inspera.set_api_key("changed-in-inspera-only");
+    sandbox.inspera.revoke_tokens();
+    let error = inspera.find_test(&vurd_id).await.unwrap_err();
+    assert_eq!(error.category(), Category::Configuration, "{error}");
+    assert!(
+        error
+            .message()
+            .contains("check the Inspera API key/client id"),
+        "{error}"
+    );
+    assert_eq!(
+        secret_reads(&counter) - reads,
+        1,
+        "no second read within the re-read interval"
+    );
+
+    let logs = captured.text();
+    assert!(logs.contains("secret read again"), "the re-read is logged");
+    for key in [API_KEY, rotated, "changed-in-inspera-only"] {
+        assert!(!logs.contains(key), "a key in the logs");
+        assert!(!error.to_string().contains(key));
     }
 }

@@ -63,7 +63,8 @@ impl WriteResult {
 
 /// Shared, inspectable state of the simulated Alma; thread-safe.
 pub struct AlmaState {
-    api_key: String,
+    /// The API key accepted now ([`AlmaState::set_api_key`] rotates it).
+    api_key: Mutex<String>,
     per_second_limit: u32,
     catalog: Arc<Catalog>,
     gate: FaultGate,
@@ -75,6 +76,7 @@ type RecordKey = (String, String, String);
 struct Inner {
     records: BTreeMap<RecordKey, AlmaRecord>,
     request_count: u64,
+    refused_requests: u64,
     remaining: u64,
     duplicate_writes: u64,
     older_over_newer: Vec<String>,
@@ -85,13 +87,14 @@ struct Inner {
 impl AlmaState {
     pub(crate) fn new(options: &SandboxOptions, catalog: Arc<Catalog>) -> Self {
         Self {
-            api_key: options.alma_api_key.clone(),
+            api_key: Mutex::new(options.alma_api_key.clone()),
             per_second_limit: options.alma_per_second_limit,
             catalog,
             gate: FaultGate::new(options.seed ^ 0xa1a0),
             inner: Mutex::new(Inner {
                 records: BTreeMap::new(),
                 request_count: 0,
+                refused_requests: 0,
                 remaining: DAILY_BUDGET,
                 duplicate_writes: 0,
                 older_over_newer: Vec::new(),
@@ -178,7 +181,22 @@ impl AlmaState {
     }
 
     pub(crate) fn api_key_matches(&self, key: &str) -> bool {
-        key == self.api_key
+        key == *self.api_key.lock().expect("alma api key lock")
+    }
+
+    /// Rotates the API key: from now on only `key` is accepted, as after an operator issued a new
+    /// key in Alma's developer network and revoked the old one.
+    pub fn set_api_key(&self, key: impl Into<String>) {
+        *self.api_key.lock().expect("alma api key lock") = key.into();
+    }
+
+    /// Requests refused with 401 for a wrong or missing API key.
+    pub fn refused_requests(&self) -> u64 {
+        self.lock().refused_requests
+    }
+
+    pub(crate) fn note_refused(&self) {
+        self.lock().refused_requests += 1;
     }
 
     /// Counts a request against the daily budget; returns what remains.

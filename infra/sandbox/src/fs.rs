@@ -255,7 +255,8 @@ pub(crate) enum Registration {
 /// Shared, inspectable state of the simulated FS; thread-safe.
 pub struct FsState {
     username: String,
-    password: String,
+    /// The API user's password accepted now ([`FsState::set_password`] rotates it).
+    password: Mutex<String>,
     institutions: Vec<FsInstitution>,
     /// The seeded exams, each with only its extra candidates.
     exam_catalog: Vec<exams::FsExam>,
@@ -304,7 +305,7 @@ impl FsState {
         );
         Self {
             username: options.fs_username.clone(),
-            password: options.fs_password.clone(),
+            password: Mutex::new(options.fs_password.clone()),
             institutions: options.institutions.clone(),
             exam_catalog,
             gate: FaultGate::new(options.seed ^ 0xf5_d1_9e_c5),
@@ -354,6 +355,11 @@ impl FsState {
     /// Requests received on every non-admin route, including faulted ones.
     pub fn request_count(&self) -> u64 {
         self.lock().request_count
+    }
+
+    /// Rotates the API user's password: from now on only `password` is accepted.
+    pub fn set_password(&self, password: impl Into<String>) {
+        *self.password.lock().expect("fs password lock") = password.into();
     }
 
     /// The institutions this FS serves, as configured.
@@ -473,7 +479,8 @@ impl FsState {
     /// much of them was right.
     pub(crate) fn credentials_match(&self, username: &str, password: &str) -> bool {
         let user_ok = auth::constant_time_eq(username.as_bytes(), self.username.as_bytes());
-        let password_ok = auth::constant_time_eq(password.as_bytes(), self.password.as_bytes());
+        let expected = self.password.lock().expect("fs password lock").clone();
+        let password_ok = auth::constant_time_eq(password.as_bytes(), expected.as_bytes());
         user_ok & password_ok
     }
 

@@ -216,7 +216,8 @@ struct Grader {
 /// Shared, inspectable state of the simulated Inspera; thread-safe.
 pub struct InsperaState {
     client_id: String,
-    api_key: String,
+    /// The API key the token route accepts now ([`InsperaState::set_api_key`] rotates it).
+    api_key: Mutex<String>,
     token_ttl: Duration,
     webhook_retry_delay: Duration,
     fs: Arc<FsState>,
@@ -264,7 +265,7 @@ impl InsperaState {
         let theses = Catalog::for_exam_system(options, &fs, System::Inspera);
         Self {
             client_id: options.inspera_client_id.clone(),
-            api_key: options.inspera_api_key.clone(),
+            api_key: Mutex::new(options.inspera_api_key.clone()),
             token_ttl: Duration::from_secs(options.inspera_token_ttl_secs),
             webhook_retry_delay: Duration::from_millis(options.inspera_webhook_retry_delay_ms),
             fs,
@@ -323,6 +324,12 @@ impl InsperaState {
     /// Forgets every issued token, so the next API call answers 401.
     pub fn revoke_tokens(&self) {
         self.lock().tokens.clear();
+    }
+
+    /// Rotates the integration user's API key: from now on the token route accepts only `key`.
+    /// Tokens already issued stay valid until they expire or [`InsperaState::revoke_tokens`].
+    pub fn set_api_key(&self, key: impl Into<String>) {
+        *self.api_key.lock().expect("inspera api key lock") = key.into();
     }
 
     /// Every test currently derived from FS, by test id.
@@ -609,7 +616,8 @@ impl InsperaState {
     /// how much of them was right.
     pub(crate) fn key_matches(&self, client_id: &str, api_key: &str) -> bool {
         let client_ok = constant_time_eq(client_id.as_bytes(), self.client_id.as_bytes());
-        let key_ok = constant_time_eq(api_key.as_bytes(), self.api_key.as_bytes());
+        let expected = self.api_key.lock().expect("inspera api key lock").clone();
+        let key_ok = constant_time_eq(api_key.as_bytes(), expected.as_bytes());
         client_ok & key_ok
     }
 

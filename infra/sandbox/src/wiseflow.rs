@@ -148,7 +148,8 @@ struct ExplanationView {
 
 /// Shared, inspectable state of the simulated WISEflow; thread-safe.
 pub struct WiseflowState {
-    api_key: String,
+    /// The API key accepted now ([`WiseflowState::set_api_key`] rotates it).
+    api_key: Mutex<String>,
     client_id: String,
     client_secret: String,
     fs: Arc<FsState>,
@@ -188,7 +189,7 @@ impl WiseflowState {
     pub fn new(options: &SandboxOptions, fs: Arc<FsState>) -> Self {
         let theses = Catalog::for_exam_system(options, &fs, System::Wiseflow);
         Self {
-            api_key: options.wiseflow_api_key.clone(),
+            api_key: Mutex::new(options.wiseflow_api_key.clone()),
             client_id: options.wiseflow_client_id.clone(),
             client_secret: options.wiseflow_client_secret.clone(),
             fs,
@@ -348,7 +349,13 @@ impl WiseflowState {
     /// Whether `key` is the API key, in time that does not depend on where
     /// they differ.
     fn api_key_matches(&self, key: &str) -> bool {
-        constant_time_eq(key.as_bytes(), self.api_key.as_bytes())
+        let expected = self.api_key.lock().expect("wiseflow api key lock").clone();
+        constant_time_eq(key.as_bytes(), expected.as_bytes())
+    }
+
+    /// Rotates the licence's API key: from now on only `key` is accepted as `x-api-key`.
+    pub fn set_api_key(&self, key: impl Into<String>) {
+        *self.api_key.lock().expect("wiseflow api key lock") = key.into();
     }
 
     /// Issues an access token for the right client credentials.

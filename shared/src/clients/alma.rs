@@ -7,13 +7,14 @@ use serde::Deserialize;
 
 use crate::alma::{BookUpdate, UpdateResult};
 use crate::error::{Error, Result};
-use crate::http::{status_error, transport_error};
+use crate::http::status_error;
 use crate::retry::RetryPolicy;
+use crate::secrets::Credential;
 
 const SYSTEM: &str = "Alma";
 
 /// The API key, as stored in the Alma secret.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct Credentials {
     /// The Alma-side API key.
     pub api_key: String,
@@ -31,20 +32,31 @@ struct PutResponse {
     result: UpdateResult,
 }
 
-/// A client of the Alma-side API.
+/// A client of the Alma-side API. Every request takes the current API key; a 401 has the secret
+/// read again once ([`Credential::send`]).
 pub struct AlmaClient {
     http: reqwest::Client,
     base_url: String,
-    credentials: Credentials,
+    credentials: Credential<Credentials>,
     retry: RetryPolicy,
 }
 
 impl AlmaClient {
-    /// A client over a shared HTTP client.
+    /// A client with a fixed API key over a shared HTTP client.
     pub fn new(
         http: reqwest::Client,
         base_url: impl Into<String>,
         credentials: Credentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        AlmaClient::with_credential(http, base_url, Credential::fixed(credentials), retry)
+    }
+
+    /// A client whose API key is read from a secret that may change.
+    pub fn with_credential(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        credentials: Credential<Credentials>,
         retry: RetryPolicy,
     ) -> Self {
         AlmaClient {
@@ -74,16 +86,14 @@ impl AlmaClient {
             update.type_code
         );
         let response = self
-            .http
-            .put(url)
-            .header(
-                AUTHORIZATION,
-                format!("apikey {}", self.credentials.api_key),
-            )
-            .json(update)
-            .send()
-            .await
-            .map_err(|e| transport_error(SYSTEM, &what, e))?;
+            .credentials
+            .send(SYSTEM, &what, |credentials| {
+                self.http
+                    .put(&url)
+                    .header(AUTHORIZATION, format!("apikey {}", credentials.api_key))
+                    .json(update)
+            })
+            .await?;
         match response.status() {
             s if s.is_success() => {
                 let body: PutResponse = response.json().await.map_err(|e| {

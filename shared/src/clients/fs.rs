@@ -14,11 +14,12 @@ use crate::error::{Error, Result};
 use crate::http::{body_text, status_error, transport_error};
 use crate::institution::ExamSystem;
 use crate::retry::RetryPolicy;
+use crate::secrets::Credential;
 
 const SYSTEM: &str = "FS";
 
 /// One FS environment's address and API user, as stored in the FS secret.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct FsEnvironment {
     /// Base URL, e.g. `https://fsws.usit.no`.
     pub url: String,
@@ -98,17 +99,27 @@ pub struct FsAnswer {
     pub body: Vec<u8>,
 }
 
-/// A client of one FS environment.
+/// A client of one FS environment. Every request takes the environment's current entry (its url
+/// and API user); a 401 has the secret read again once ([`Credential::send`]).
 #[derive(Clone, Debug)]
 pub struct FsClient {
     http: reqwest::Client,
-    environment: FsEnvironment,
+    environment: Credential<FsEnvironment>,
     retry: RetryPolicy,
 }
 
 impl FsClient {
-    /// A client over a shared HTTP client.
+    /// A client of a fixed environment over a shared HTTP client.
     pub fn new(http: reqwest::Client, environment: FsEnvironment, retry: RetryPolicy) -> Self {
+        FsClient::with_credential(http, Credential::fixed(environment), retry)
+    }
+
+    /// A client of an environment read from a secret that may change.
+    pub fn with_credential(
+        http: reqwest::Client,
+        environment: Credential<FsEnvironment>,
+        retry: RetryPolicy,
+    ) -> Self {
         FsClient {
             http,
             environment,
@@ -116,8 +127,21 @@ impl FsClient {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.environment.url.trim_end_matches('/'))
+    /// Sends the request `request` builds (method and full URL from the environment's base URL
+    /// and `path`) with the environment's current user.
+    async fn send(
+        &self,
+        what: &str,
+        path: &str,
+        request: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        self.environment
+            .send(SYSTEM, what, |environment| {
+                let url = format!("{}{path}", environment.url.trim_end_matches('/'));
+                request(&self.http, url)
+                    .basic_auth(&environment.username, Some(&environment.password))
+            })
+            .await
     }
 
     /// The changes of one list since `siden` (`yyyy-MM-ddTHH:mm:ss`, inclusive).
@@ -133,17 +157,15 @@ impl FsClient {
             RequestKind::Begrunnelse => "begrunnelse",
         };
         let what = format!("{list} of institution {institusjonsnr} since {siden}");
-        let url = self.url(&format!("/eksamen/{list}/{exam_system}"));
+        let path = format!("/eksamen/{list}/{exam_system}");
         self.retry
             .run(|| async {
                 let response = self
-                    .http
-                    .get(&url)
-                    .basic_auth(&self.environment.username, Some(&self.environment.password))
-                    .query(&[("institusjonsnr", institusjonsnr), ("siden", siden)])
-                    .send()
-                    .await
-                    .map_err(|e| transport_error(SYSTEM, &what, e))?;
+                    .send(&what, &path, |http, url| {
+                        http.get(url)
+                            .query(&[("institusjonsnr", institusjonsnr), ("siden", siden)])
+                    })
+                    .await?;
                 if !response.status().is_success() {
                     return Err(status_error(SYSTEM, &what, response).await);
                 }
@@ -200,22 +222,18 @@ impl FsClient {
         query: &[(String, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<FsAnswer> {
-        let url = self.url(path);
         let what = format!("{method} {path}");
         self.retry
             .run(|| async {
-                let mut request = self
-                    .http
-                    .request(method.clone(), &url)
-                    .basic_auth(&self.environment.username, Some(&self.environment.password))
-                    .query(query);
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| transport_error(SYSTEM, &what, e))?;
+                let response = self
+                    .send(&what, path, |http, url| {
+                        let request = http.request(method.clone(), url).query(query);
+                        match body {
+                            Some(body) => request.json(body),
+                            None => request,
+                        }
+                    })
+                    .await?;
                 let status = response.status();
                 if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                     return Err(status_error(SYSTEM, &what, response).await);
@@ -233,20 +251,11 @@ impl FsClient {
     }
 
     async fn register<T: Serialize>(&self, path: &str, what: &str, body: &T) -> Result<Registered> {
-        let url = self.url(path);
         self.retry
             .run(|| async {
                 let response = self
-                    .http
-                    .post(&url)
-                    .basic_auth(
-                        &self.environment.username,
-                        Some(&self.environment.password),
-                    )
-                    .json(body)
-                    .send()
-                    .await
-                    .map_err(|e| transport_error(SYSTEM, what, e))?;
+                    .send(what, path, |http, url| http.post(url).json(body))
+                    .await?;
                 match response.status() {
                     StatusCode::CREATED => Ok(Registered::New),
                     StatusCode::OK => Ok(Registered::Unchanged),

@@ -1,5 +1,6 @@
 //! The Inspera Assessment API: an access token from `POST /authenticate/token/` (API key in the
-//! `code` header, cached until shortly before it expires, renewed once on a 401), tests found by
+//! `code` header, cached until shortly before it expires; on a 401 the token is dropped, the
+//! secret read again and a new token fetched, once), tests found by
 //! their external id (FS's `vurdId`), appeals, explanations of grades, and master-thesis
 //! submissions with their files.
 //!
@@ -8,6 +9,7 @@
 //! strings and are accepted either way. Returned values carry ids, states and dates only, never
 //! personal data; webhook payloads are parsed without their `triggeringUserName`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -21,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::http::{status_error, transport_error};
 use crate::retry::RetryPolicy;
 use crate::scrub::third_party_excerpt;
+use crate::secrets::{Credential, Snapshot};
 
 const SYSTEM: &str = "Inspera";
 /// Renew a token this long before Inspera says it expires (at most half its lifetime).
@@ -33,7 +36,7 @@ const NO_APPEAL: &str = "no appeal for this candidate";
 const CHECK_CREDENTIALS: &str = "check the Inspera API key/client id";
 
 /// The API credentials, as stored in the Inspera secret.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct InsperaCredentials {
     /// The client id, usually the tenant's host name part (e.g. `uio`).
     pub client_id: String,
@@ -410,6 +413,8 @@ struct TokenResponse {
 struct CachedToken {
     value: String,
     renew_at: Instant,
+    /// The credentials it was issued for.
+    issued_for: Snapshot<InsperaCredentials>,
 }
 
 /// A successful answer, or the `error` text of a 404.
@@ -418,22 +423,33 @@ enum Reply<T> {
     NotFound { error: String },
 }
 
-/// An Inspera client. Build one per cold start: the token is cached inside and fetched on first use.
+/// An Inspera client. Build one per cold start: the token is cached inside and fetched on first
+/// use, with the credentials current then.
 pub struct InsperaClient {
     http: reqwest::Client,
     base_url: String,
-    credentials: InsperaCredentials,
+    credentials: Credential<InsperaCredentials>,
     retry: RetryPolicy,
-    token: Mutex<Option<CachedToken>>,
+    token: Mutex<Option<Arc<CachedToken>>>,
 }
 
 impl InsperaClient {
-    /// A client over a shared HTTP client (see [`crate::http::client`]). `base_url` is the API
-    /// base, ending with `/api`, e.g. `https://uio.inspera.no/api`.
+    /// A client with fixed credentials over a shared HTTP client (see [`crate::http::client`]).
+    /// `base_url` is the API base, ending with `/api`, e.g. `https://uio.inspera.no/api`.
     pub fn new(
         http: reqwest::Client,
         base_url: impl Into<String>,
         credentials: InsperaCredentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        InsperaClient::with_credential(http, base_url, Credential::fixed(credentials), retry)
+    }
+
+    /// A client whose credentials are read from a secret that may change.
+    pub fn with_credential(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        credentials: Credential<InsperaCredentials>,
         retry: RetryPolicy,
     ) -> Self {
         InsperaClient {
@@ -707,18 +723,20 @@ impl InsperaClient {
         Ok(Reply::Found { status, value })
     }
 
-    /// Sends with the cached token; on a 401 renews the token once and sends again. A second 401
-    /// is a Configuration error.
+    /// Sends with the cached token. On a 401 the token is dropped, the secret read again (the
+    /// API key may have been rotated, [`Credential::renewed`]), a new token fetched with the
+    /// current key, and the request sent once more. A second 401 is a Configuration error.
     async fn send_authorized(
         &self,
         build: impl Fn(HeaderValue) -> reqwest::RequestBuilder,
         what: &str,
     ) -> Result<Response> {
-        let response = self.send_with_token(&build, what, false).await?;
+        let (token, response) = self.send_with_token(&build, what).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        let response = self.send_with_token(&build, what, true).await?;
+        self.refused(&token).await?;
+        let (_, response) = self.send_with_token(&build, what).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(rejected_credentials(what, response).await);
         }
@@ -729,51 +747,65 @@ impl InsperaClient {
         &self,
         build: &impl Fn(HeaderValue) -> reqwest::RequestBuilder,
         what: &str,
-        renew: bool,
-    ) -> Result<Response> {
-        let token = self.bearer(renew).await?;
-        build(token)
-            .send()
-            .await
-            .map_err(|e| transport_error(SYSTEM, what, e))
-    }
-
-    async fn bearer(&self, force_renew: bool) -> Result<HeaderValue> {
-        let mut cached = self.token.lock().await;
-        let fresh = cached
-            .as_ref()
-            .filter(|token| !force_renew && Instant::now() < token.renew_at);
-        let value = match fresh {
-            Some(token) => token.value.clone(),
-            None => {
-                let token = self.fetch_token().await?;
-                let value = token.value.clone();
-                *cached = Some(token);
-                value
-            }
-        };
-        HeaderValue::from_str(&format!("Bearer {value}")).map_err(|_| {
+    ) -> Result<(Arc<CachedToken>, Response)> {
+        let token = self.token().await?;
+        let header = HeaderValue::from_str(&format!("Bearer {}", token.value)).map_err(|_| {
             Error::external(format!(
                 "{SYSTEM} issued a token that is not a valid header value"
             ))
-        })
+        })?;
+        let response = build(header)
+            .send()
+            .await
+            .map_err(|e| transport_error(SYSTEM, what, e))?;
+        Ok((token, response))
+    }
+
+    /// The cached token while it is usable, else a new one.
+    async fn token(&self) -> Result<Arc<CachedToken>> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached
+            .as_ref()
+            .filter(|token| Instant::now() < token.renew_at)
+        {
+            return Ok(token.clone());
+        }
+        let token = Arc::new(self.fetch_token().await?);
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Inspera refused `token`: forget it (unless another request already replaced it) and have
+    /// the secret read again, so the next token is fetched with the current API key.
+    async fn refused(&self, token: &Arc<CachedToken>) -> Result<()> {
+        let mut cached = self.token.lock().await;
+        if cached
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, token))
+        {
+            *cached = None;
+        }
+        drop(cached);
+        self.credentials.renewed(&token.issued_for).await.map(drop)
     }
 
     async fn fetch_token(&self) -> Result<CachedToken> {
         let what = "token request";
-        let response = self
-            .http
-            .post(format!("{}/authenticate/token/", self.base_url))
-            .query(&[
-                ("grant_type", "authorization_code"),
-                ("client_id", self.credentials.client_id.as_str()),
-            ])
-            .header("code", self.credentials.api_key.as_str())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .map_err(|e| transport_error(SYSTEM, what, e))?;
+        let url = format!("{}/authenticate/token/", self.base_url);
+        let (response, issued_for) = self
+            .credentials
+            .send_presenting(SYSTEM, what, |credentials| {
+                self.http
+                    .post(&url)
+                    .query(&[
+                        ("grant_type", "authorization_code"),
+                        ("client_id", credentials.client_id.as_str()),
+                    ])
+                    .header("code", credentials.api_key.as_str())
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body("")
+            })
+            .await?;
         match response.status() {
             s if s.is_success() => {}
             StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -796,6 +828,7 @@ impl InsperaClient {
         Ok(CachedToken {
             value: token.access_token,
             renew_at: Instant::now() + usable_lifetime(token.expires_in),
+            issued_for,
         })
     }
 }

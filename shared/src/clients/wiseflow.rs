@@ -24,6 +24,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::http::{status_error, transport_error};
 use crate::retry::RetryPolicy;
+use crate::secrets::Credential;
 
 const SYSTEM: &str = "WISEflow";
 /// Participants per page: WISEflow's maximum.
@@ -37,7 +38,7 @@ const SUBMISSION_WINDOW_S: i64 = 30 * 24 * 60 * 60;
 const PURPOSE_MASTER: u8 = 3;
 
 /// Credentials from the exam-systems secret.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct WiseflowCredentials {
     /// The licence's API key, sent as `x-api-key`.
     pub api_key: String,
@@ -421,20 +422,31 @@ fn text_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<S
     )
 }
 
-/// A client of the WISEflow API.
+/// A client of the WISEflow API. Every request takes the current API key; a 401 has the secret
+/// read again once ([`Credential::send`]).
 pub struct WiseflowClient {
     http: reqwest::Client,
     base_url: String,
-    credentials: WiseflowCredentials,
+    credentials: Credential<WiseflowCredentials>,
     retry: RetryPolicy,
 }
 
 impl WiseflowClient {
-    /// A client over a shared HTTP client; `base_url` ends with `/v1`.
+    /// A client with a fixed API key over a shared HTTP client; `base_url` ends with `/v1`.
     pub fn new(
         http: reqwest::Client,
         base_url: impl Into<String>,
         credentials: WiseflowCredentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        WiseflowClient::with_credential(http, base_url, Credential::fixed(credentials), retry)
+    }
+
+    /// A client whose API key is read from a secret that may change.
+    pub fn with_credential(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        credentials: Credential<WiseflowCredentials>,
         retry: RetryPolicy,
     ) -> Self {
         WiseflowClient {
@@ -458,7 +470,7 @@ impl WiseflowClient {
                 async move {
                     self.retry
                         .run(|| async {
-                            let request = self
+                            let request = || self
                                 .http
                                 .post(url)
                                 .query(&[
@@ -512,7 +524,7 @@ impl WiseflowClient {
         let flow: WireBasicFlow = self
             .retry
             .run(|| async {
-                let response = self.send(self.http.get(&url), &what).await?;
+                let response = self.send(|| self.http.get(&url), &what).await?;
                 match response.status() {
                     s if s.is_success() => json_body(response, &what, "the flow").await,
                     StatusCode::NOT_FOUND => Err(flow_not_found(flow_id, "its variant")),
@@ -537,10 +549,12 @@ impl WiseflowClient {
                 async move {
                     self.retry
                         .run(|| async {
-                            let request = self.http.get(url).query(&[
-                                ("offset", offset.to_string()),
-                                ("limit", PAGE_SIZE.to_string()),
-                            ]);
+                            let request = || {
+                                self.http.get(url).query(&[
+                                    ("offset", offset.to_string()),
+                                    ("limit", PAGE_SIZE.to_string()),
+                                ])
+                            };
                             let response = self.send(request, &what).await?;
                             match response.status() {
                                 s if s.is_success() => {
@@ -603,7 +617,7 @@ impl WiseflowClient {
         let url = format!("{}/flow/{flow_id}/reassessment", self.base_url);
         self.retry
             .run(|| async {
-                let request = self.http.post(&url).json(&json!({ "synchronize": false }));
+                let request = || self.http.post(&url).json(&json!({ "synchronize": false }));
                 let response = self.send(request, &what).await?;
                 let created = response.status() == StatusCode::CREATED;
                 match response.status() {
@@ -643,7 +657,7 @@ impl WiseflowClient {
         });
         self.retry
             .run(|| async {
-                let response = self.send(self.http.post(&url).json(&body), &what).await?;
+                let response = self.send(|| self.http.post(&url).json(&body), &what).await?;
                 let created = response.status() == StatusCode::CREATED;
                 match response.status() {
                     s if s.is_success() => {
@@ -681,7 +695,7 @@ impl WiseflowClient {
         let explanations: Vec<WireExplanation> = self
             .retry
             .run(|| async {
-                let response = self.send(self.http.get(&url), &what).await?;
+                let response = self.send(|| self.http.get(&url), &what).await?;
                 match response.status() {
                     s if s.is_success() => {
                         json_body(response, &what, "a list of explanation requests").await
@@ -730,7 +744,7 @@ impl WiseflowClient {
         let body = json!({ "showJustification": show });
         self.retry
             .run(|| async {
-                let response = self.send(self.http.patch(&url).json(&body), &what).await?;
+                let response = self.send(|| self.http.patch(&url).json(&body), &what).await?;
                 match response.status() {
                     s if s.is_success() => Ok(()),
                     StatusCode::NOT_FOUND => Err(Error::mapping(format!(
@@ -785,7 +799,7 @@ impl WiseflowClient {
         let listed: Vec<WireMasterSubmission> = self
             .retry
             .run(|| async {
-                let request = self.http.get(&url).query(&[
+                let request = || self.http.get(&url).query(&[
                     ("start", start.to_string()),
                     ("end", end.to_string()),
                     ("purpose", PURPOSE_MASTER.to_string()),
@@ -824,7 +838,7 @@ impl WiseflowClient {
         let envelope: Envelope<WireSubmission> = self
             .retry
             .run(|| async {
-                let response = self.send(self.http.get(&url), &what).await?;
+                let response = self.send(|| self.http.get(&url), &what).await?;
                 submission_answer(response, &what, flow_id, submission_id, "the submission").await
             })
             .await?;
@@ -866,7 +880,7 @@ impl WiseflowClient {
         let envelope: Envelope<Vec<WireSubmissionFile>> = self
             .retry
             .run(|| async {
-                let response = self.send(self.http.get(&url), &what).await?;
+                let response = self.send(|| self.http.get(&url), &what).await?;
                 submission_answer(response, &what, flow_id, submission_id, "the files").await
             })
             .await?;
@@ -878,13 +892,18 @@ impl WiseflowClient {
             .collect())
     }
 
-    /// Sends a request with the API key; a transport failure is External.
-    async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Response> {
-        request
-            .header("x-api-key", &self.credentials.api_key)
-            .send()
+    /// Sends the request `request` builds with the current API key (after a 401 once more with a
+    /// new one, [`Credential::send`]); a transport failure is External.
+    async fn send(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Response> {
+        self.credentials
+            .send(SYSTEM, what, |credentials| {
+                request().header("x-api-key", &credentials.api_key)
+            })
             .await
-            .map_err(|e| transport_error(SYSTEM, what, e))
     }
 
     /// Whether WISEflow has graded the reassessment of the candidate `kandidatnr` (found by
@@ -929,7 +948,7 @@ impl WiseflowClient {
         let envelope: Envelope<WireRemarking> = self
             .retry
             .run(|| async {
-                let response = self.send(self.http.get(&url), &what).await?;
+                let response = self.send(|| self.http.get(&url), &what).await?;
                 match response.status() {
                     s if s.is_success() => {
                         json_body(response, &what, "an envelope with {flowId} or null").await
@@ -956,7 +975,7 @@ impl WiseflowClient {
         let envelope: Envelope<WireAssessment> = self
             .retry
             .run(|| async {
-                let response = self.send(self.http.get(&url), &what).await?;
+                let response = self.send(|| self.http.get(&url), &what).await?;
                 match response.status() {
                     s if s.is_success() => {
                         json_body(response, &what, "an envelope with the assessment").await

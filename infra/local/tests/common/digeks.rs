@@ -24,6 +24,14 @@ pub async fn digeks_platform() -> Local {
 
 /// The same, with environment values that differ for every function.
 pub async fn digeks_platform_with(env: &[(&str, &str)]) -> Local {
+    digeks_platform_shaped(env, |_| {}).await
+}
+
+/// The same, with the options changed further by `shape` (e.g. a function's timeout).
+pub async fn digeks_platform_shaped(
+    env: &[(&str, &str)],
+    shape: impl FnOnce(&mut LocalOptions),
+) -> Local {
     let mut options = LocalOptions {
         sandbox: SandboxOptions {
             institutions: INSTITUTIONS
@@ -40,6 +48,7 @@ pub async fn digeks_platform_with(env: &[(&str, &str)]) -> Local {
     for (name, value) in env {
         options.env.insert((*name).to_owned(), (*value).to_owned());
     }
+    shape(&mut options);
     Local::start(Emulator::shared(), options)
         .await
         .expect("the local platform starts")

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod digeks;
 pub mod fault_proxy;
 pub mod privacy;
+pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -87,9 +87,19 @@ impl Corpora {
     }
 }
 
-/// The bodies and string attributes of every message in a queue, each left visible again
-/// afterwards (one extra receive each), for scanning what travels between the functions.
-pub async fn peek_queue(local: &flyt_local::Local, logical_id: &str) -> Vec<String> {
+/// A message seen in a queue: its body and string attributes as one text, and its tenant.
+pub struct Peeked {
+    /// The body, then each string attribute's value, space-separated.
+    pub text: String,
+    /// Its body alone.
+    pub body: String,
+    /// Its `MessageGroupId`: the fair queue's tenant.
+    pub tenant: Option<String>,
+}
+
+/// Every message in a queue, each left visible again afterwards (one extra receive each), for
+/// scanning what travels between the functions.
+pub async fn peek_queue(local: &flyt_local::Local, logical_id: &str) -> Vec<Peeked> {
     let url = local.stack.queue(logical_id).url.clone();
     let sqs = &local.aws.sqs;
     let mut seen = Vec::new();
@@ -103,6 +113,9 @@ pub async fn peek_queue(local: &flyt_local::Local, logical_id: &str) -> Vec<Stri
             // (which would make their first receipt handles invalid).
             .visibility_timeout(600)
             .message_attribute_names("All")
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
             .send()
             .await
             .expect("the queue answers")
@@ -121,7 +134,16 @@ pub async fn peek_queue(local: &flyt_local::Local, logical_id: &str) -> Vec<Stri
                 text.push(' ');
                 text.push_str(value.string_value().unwrap_or_default());
             }
-            seen.push(text);
+            seen.push(Peeked {
+                text,
+                body: message.body().unwrap_or_default().to_owned(),
+                tenant: message
+                    .attributes()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    })
+                    .cloned(),
+            });
             handles.extend(message.receipt_handle().map(str::to_owned));
         }
     }

@@ -78,8 +78,11 @@ async fn require_api_key(State(state): State<Shared>, req: Request, next: Next) 
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("apikey "))
         .map(str::trim);
+    if key.is_some_and(|key| state.api_key_matches(key)) {
+        return next.run(req).await;
+    }
+    state.note_refused();
     match key {
-        Some(key) if state.api_key_matches(key) => next.run(req).await,
         Some(_) => json_error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
