@@ -33,6 +33,35 @@ pub struct Audit {
 }
 
 impl Audit {
+    /// One audit line: who, what and for whom, and — for an outcome — status, success, latency,
+    /// FS's share and why it was refused (a field left out when `None`).
+    fn line(
+        &self,
+        phase: &'static str,
+        method: &str,
+        outcome: Option<(u16, bool, u64)>,
+        message: &'static str,
+    ) {
+        tracing::info!(
+            target: "audit",
+            phase,
+            request_id = %self.request_id,
+            client_id = %self.client_id,
+            key_id = %self.key_id,
+            operation = self.operation,
+            method,
+            institution = %self.institution,
+            vurd_id = %self.vurd_id,
+            status = outcome.map(|(status, _, _)| status),
+            success = outcome.map(|(_, success, _)| success),
+            latency_ms = outcome.map(|(_, _, latency_ms)| latency_ms),
+            fs_ms = outcome.map(|_| self.fs_ms),
+            reason = outcome.map(|_| self.reason.as_str()),
+            grade_scale = self.grade_scale,
+            "{message}"
+        );
+    }
+
     /// The execution counter this call adds to.
     pub fn counter(status: u16) -> &'static str {
         match status {
@@ -48,42 +77,18 @@ impl Audit {
     /// Writes the line that a write is about to be forwarded to FS (target `audit`,
     /// `phase=forwarding`), before it is sent.
     pub fn emit_forwarding(&self, method: &str) {
-        tracing::info!(
-            target: "audit",
-            phase = "forwarding",
-            request_id = %self.request_id,
-            client_id = %self.client_id,
-            key_id = %self.key_id,
-            operation = self.operation,
-            method,
-            institution = %self.institution,
-            vurd_id = %self.vurd_id,
-            grade_scale = self.grade_scale,
-            "digeks write forwarded to FS"
-        );
+        self.line("forwarding", method, None, "digeks write forwarded to FS");
     }
 
     /// Writes the audit line (target `audit`, `phase=outcome`) and returns the execution line
     /// worth an operator's attention: forbidden attempts and FS failures.
     pub fn emit(&self, method: &str, status: u16, latency_ms: u64) -> Option<LogLine> {
         let success = (200..300).contains(&status);
-        tracing::info!(
-            target: "audit",
-            phase = "outcome",
-            request_id = %self.request_id,
-            client_id = %self.client_id,
-            key_id = %self.key_id,
-            operation = self.operation,
+        self.line(
+            "outcome",
             method,
-            institution = %self.institution,
-            vurd_id = %self.vurd_id,
-            status,
-            success,
-            latency_ms,
-            fs_ms = self.fs_ms,
-            reason = %self.reason,
-            grade_scale = self.grade_scale,
-            "digeks call"
+            Some((status, success, latency_ms)),
+            "digeks call",
         );
         match status {
             403 => Some(LogLine::warning(format!(

@@ -187,11 +187,13 @@ pub async fn wiseflow_thesis(
         files: files
             .into_iter()
             .map(|f| {
+                // WISEflow publishes no checksum: the archive's own SHA-256, confirmed by S3's,
+                // is the manifest's.
                 source_file(
                     f.filename,
                     f.content_type,
                     f.size,
-                    f.sha256,
+                    None,
                     f.link,
                     f.quarantined,
                 )

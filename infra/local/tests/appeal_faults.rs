@@ -222,12 +222,7 @@ async fn rotated_fs_and_exam_system_credentials_are_read_again_once_per_secret_a
         "every list polled: {reports:?}"
     );
     let queued: u64 = reports.iter().map(|r| r["queued"].as_u64().unwrap()).sum();
-    let changes: usize = ["185", "194"]
-        .iter()
-        .map(|nr| {
-            local.sandbox.fs.appeals(nr).len() + local.sandbox.fs.explanation_requests(nr).len()
-        })
-        .sum();
+    let changes = common::appeals::changes_in_fs(&local, &["185", "194"]);
     assert_eq!(
         queued as usize, changes,
         "every change in FS was queued once"

@@ -30,12 +30,7 @@ async fn every_case_reaches_its_exam_system_and_every_answer_fs_exactly_once() {
         .iter()
         .map(|r| r["queued"].as_u64().unwrap())
         .sum();
-    let changes: usize = ["185", "194"]
-        .iter()
-        .map(|nr| {
-            local.sandbox.fs.appeals(nr).len() + local.sandbox.fs.explanation_requests(nr).len()
-        })
-        .sum();
+    let changes = common::appeals::changes_in_fs(&local, &["185", "194"]);
     assert_eq!(
         queued as usize, changes,
         "every change in FS was queued once"

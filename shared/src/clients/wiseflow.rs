@@ -216,8 +216,6 @@ pub struct SubmissionFile {
     pub link: Option<String>,
     /// Whether WISEflow holds the file in quarantine (`quarantine` set).
     pub quarantined: bool,
-    /// SHA-256 of the content, lowercase hex (`checksumSha256` [I]).
-    pub sha256: Option<String>,
 }
 
 /// The envelope of WISEflow's newer routes.
@@ -390,8 +388,6 @@ struct WireSubmissionFile {
     /// `null` or absent when the file is not in quarantine, `{reason, by, createdAt}` when it is.
     #[serde(default)]
     quarantine: Option<serde_json::Value>,
-    #[serde(default)]
-    checksum_sha256: Option<String>,
 }
 
 impl From<WireSubmissionFile> for SubmissionFile {
@@ -403,10 +399,6 @@ impl From<WireSubmissionFile> for SubmissionFile {
             size: wire.size,
             link: wire.link.filter(|link| !link.trim().is_empty()),
             quarantined: wire.quarantine.is_some(),
-            sha256: wire
-                .checksum_sha256
-                .map(|hash| hash.trim().to_ascii_lowercase())
-                .filter(|hash| !hash.is_empty()),
         }
     }
 }
@@ -1173,15 +1165,15 @@ mod tests {
     }
 
     #[test]
-    fn submission_files_read_quarantine_and_checksums() {
+    fn submission_files_read_quarantine_as_published_and_tolerate_null() {
         let page: Envelope<Vec<WireSubmissionFile>> = serde_json::from_value(json!({
             "success": true,
             "data": [
                 {"id": 1, "type": "DOCUMENT", "filename": "a.pdf", "contentType": "application/pdf",
                  "size": 10, "link": "https://s3.example/a?sig=1", "createdAt": "2026-09-01T10:00:00Z",
-                 "quarantine": null, "checksumSha256": " ABCDEF "},
+                 "quarantine": null},
                 {"id": 2, "filename": "b.zip", "link": "",
-                 "quarantine": {"reason": "virus-scan", "by": "system", "createdAt": "2026-09-01T10:00:00Z"}},
+                 "quarantine": {"reason": "virus-scan", "by": "WISEFLOW", "createdAt": "2026-09-01T10:00:00Z"}},
                 {"id": 3}
             ]
         }))
@@ -1193,13 +1185,11 @@ mod tests {
             .map(SubmissionFile::from)
             .collect();
         assert!(!files[0].quarantined);
-        assert_eq!(files[0].sha256.as_deref(), Some("abcdef"));
         assert_eq!(files[0].size, Some(10));
         assert!(files[1].quarantined);
         assert_eq!(files[1].link, None);
         assert_eq!(files[2].filename, "");
         assert!(!files[2].quarantined);
-        assert_eq!(files[2].sha256, None);
     }
 
     #[test]

@@ -53,6 +53,16 @@ pub async fn answer(local: &Local) {
     local.graders_answer().await.expect("the graders answer");
 }
 
+/// How many changes FS lists for `institutions`: appeals and explanation requests.
+pub fn changes_in_fs(local: &Local, institutions: &[&str]) -> usize {
+    institutions
+        .iter()
+        .map(|nr| {
+            local.sandbox.fs.appeals(nr).len() + local.sandbox.fs.explanation_requests(nr).len()
+        })
+        .sum()
+}
+
 /// (vurdId, kandidatnr) of every explanation request of one institution.
 pub fn explanation_cases(local: &Local, institusjonsnr: &str) -> BTreeSet<(String, String)> {
     local

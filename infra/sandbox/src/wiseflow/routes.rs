@@ -709,9 +709,10 @@ async fn submission(
     .into_response()
 }
 
-/// `GET /v1/flows/{flowId}/submissions/{submissionId}/files`: the files, each
-/// with a `link` to this server's `/files/{fileId}` and, as this project's
-/// assumption [I], `checksumSha256` (hex).
+/// `GET /v1/flows/{flowId}/submissions/{submissionId}/files`: the files as
+/// WISEflow publishes them, each with a `link` to this server's
+/// `/files/{fileId}`; `quarantine` only on a quarantined file, and no checksum
+/// (WISEflow publishes none).
 async fn submission_files(
     State(state): State<Shared>,
     Path((raw_flow, raw_submission)): Path<(String, String)>,
@@ -729,10 +730,7 @@ async fn submission_files(
         .files
         .iter()
         .map(|file| {
-            let quarantine = file.quarantined.then(
-                || json!({ "reason": "virus-scan", "by": "system", "createdAt": file.created_at }),
-            );
-            json!({
+            let mut entry = json!({
                 "id": file.id,
                 "type": "DOCUMENT",
                 "filename": file.filename,
@@ -744,9 +742,12 @@ async fn submission_files(
                     state.file_signature(file.id)
                 ),
                 "createdAt": file.created_at,
-                "quarantine": quarantine,
-                "checksumSha256": file.sha256,
-            })
+            });
+            if file.quarantined {
+                entry["quarantine"] =
+                    json!({ "reason": "virus-scan", "by": "WISEFLOW", "createdAt": file.created_at });
+            }
+            entry
         })
         .collect();
     Json(json!({ "success": true, "data": data })).into_response()

@@ -227,7 +227,12 @@ async fn wiseflow_describes_submissions_and_serves_their_files() {
             assert_eq!(listed["type"], "DOCUMENT");
             assert_eq!(listed["filename"], file.filename.as_str());
             assert_eq!(listed["size"], file.size);
-            assert_eq!(listed["checksumSha256"], file.sha256.as_str());
+            assert!(
+                listed.get("checksumSha256").is_none(),
+                "WISEflow publishes no checksum"
+            );
+            // Present only on a quarantined file, as published; never null.
+            assert_eq!(listed.get("quarantine").is_some(), file.quarantined);
             assert_eq!(listed["quarantine"].is_object(), file.quarantined);
             assert!(listed["link"]
                 .as_str()
@@ -293,7 +298,10 @@ async fn wiseflow_describes_submissions_and_serves_their_files() {
         .collect();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0]["quarantine"]["reason"], "virus-scan");
-    assert_eq!(held[0]["quarantine"]["by"], "system");
+    assert_eq!(
+        held[0]["quarantine"]["by"], "WISEFLOW",
+        "one of the published sources"
+    );
     assert!(held[0]["quarantine"]["createdAt"].is_string());
 }
 
