@@ -75,7 +75,7 @@ struct Call<'a> {
     /// The HTTP method, for the audit lines.
     method: &'a str,
     /// The client's rate window to sync, once decided and until done.
-    rate_sync: Option<rate_limit::Sync>,
+    rate_sync: Option<rate_limit::WindowSync>,
     /// Whether the call's bookkeeping ran beside an FS request.
     reached_fs: bool,
 }
@@ -191,12 +191,12 @@ impl Proxy {
             self.tally
                 .add(&[("calls", 1), (Audit::counter(status), 1)], line);
         }
-        // A call that reached FS did its bookkeeping beside FS's answer; the others (refusals,
-        // which wait for nothing) do it now.
-        if let Some(sync) = call.rate_sync.take() {
-            self.limiter.sync(sync).await;
-        }
-        if !call.reached_fs || self.tally.writes_every_call() {
+        // A call that reached FS did its bookkeeping beside FS's answer (and, with a zero
+        // interval, writes its own count now); the others (refusals, which wait for nothing) do
+        // it now.
+        if !call.reached_fs {
+            self.bookkeeping(call.rate_sync.take()).await;
+        } else if self.tally.writes_every_call() {
             self.tally.flush_if_due().await;
         }
         response(status, body, &extra_headers)
@@ -204,7 +204,7 @@ impl Proxy {
 
     /// What a call writes besides its answer — its client's rate window, the day's execution
     /// when due — run beside the call's FS request so the call waits for neither.
-    async fn bookkeeping(&self, sync: Option<rate_limit::Sync>) {
+    async fn bookkeeping(&self, sync: Option<rate_limit::WindowSync>) {
         let rate = async {
             if let Some(sync) = sync {
                 self.limiter.sync(sync).await;

@@ -62,7 +62,7 @@ pub enum Verdict {
 
 /// Calls to add to a client's shared counter.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sync {
+pub struct WindowSync {
     client_id: String,
     minute: i64,
     calls: u64,
@@ -131,12 +131,12 @@ impl RateLimiter {
     }
 
     /// Counts one request of `client_id` at `now_ms` against `limit` per minute, in memory; the
-    /// returned [`Sync`], if any, is to be run (with [`RateLimiter::sync`]) beside the call.
-    pub fn admit(&self, client_id: &str, limit: u32, now_ms: i64) -> (Verdict, Option<Sync>) {
+    /// returned [`WindowSync`], if any, is to be run (with [`RateLimiter::sync`]) beside the call.
+    pub fn admit(&self, client_id: &str, limit: u32, now_ms: i64) -> (Verdict, Option<WindowSync>) {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let window = windows.entry(client_id.to_owned()).or_default();
         let (verdict, calls) = window.admit(limit, now_ms, Instant::now());
-        let sync = calls.map(|calls| Sync {
+        let sync = calls.map(|calls| WindowSync {
             client_id: client_id.to_owned(),
             minute: window.minute,
             calls,
@@ -148,7 +148,7 @@ impl RateLimiter {
     /// Adds calls to the client's shared counter and learns every instance's total. A failure
     /// keeps the calls for the next sync, and is logged: the limit is then counted per instance
     /// until the table answers again.
-    pub async fn sync(&self, sync: Sync) {
+    pub async fn sync(&self, sync: WindowSync) {
         let total = self.add(&sync).await;
         if let Err(error) = &total {
             tracing::warn!(%error, "rate limit not synced; the calls are added next time");
@@ -159,7 +159,7 @@ impl RateLimiter {
         }
     }
 
-    async fn add(&self, sync: &Sync) -> Result<u64> {
+    async fn add(&self, sync: &WindowSync) -> Result<u64> {
         let output = self
             .dynamodb
             .update_item()
